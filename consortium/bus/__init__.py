@@ -1,0 +1,1 @@
+"""The live node: aiomqtt adapter, broker launch, node runtime (assembles the pure layers)."""

@@ -1,0 +1,275 @@
+"""Canonical msgpack and the signed envelope.
+
+Canonical form: equal values give identical bytes. Maps have str keys sorted by
+their UTF-8 bytes, integers fit 64 bits and use msgpack's shortest encoding,
+text is str and binary is bytes, and floats, ext types and non-str keys are
+refused (a float in signed data has no single encoding). Decoding re-encodes
+the value and refuses any input that is not already canonical, so a signed
+frame has exactly one byte representation (no malleability).
+
+The envelope is the unit on the bus: [version, chain, sender, kind, body, sig],
+where sig is Ed25519 over DOMAIN + canonical([version, chain, sender, kind, body]).
+Decoding untrusted bytes returns an Envelope or raises DecodeError with one
+Reason; nothing else escapes (a property test holds us to that).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from consortium import crypto, limits
+from consortium.errors import DecodeError, LocalError
+
+VERSION = 1
+DOMAIN = b"consortium/envelope/v1\x00"
+
+_INT_MIN = -(2**63)
+_INT_MAX = 2**64 - 1
+
+
+class Reason(enum.StrEnum):
+    """Why a frame was dropped: stable codes used in counters and logs."""
+
+    TOO_LARGE = "too_large"
+    NOT_MSGPACK = "not_msgpack"
+    NON_CANONICAL = "non_canonical"
+    SHAPE = "shape"
+    VERSION = "version"
+    UNKNOWN_KIND = "unknown_kind"
+    WRONG_CHAIN = "wrong_chain"
+    UNKNOWN_SENDER = "unknown_sender"
+    BAD_SIGNATURE = "bad_signature"
+
+
+class Kind(enum.StrEnum):
+    PROPOSAL = "proposal"
+    PREVOTE = "prevote"
+    PRECOMMIT = "precommit"
+    TX = "tx"
+    SYNC_REQUEST = "sync_request"
+    SYNC_RESPONSE = "sync_response"
+    STATUS = "status"
+
+
+# ---------------------------------------------------------------- canonical values
+
+
+def _canon(value: Any, depth: int) -> Any:
+    """Check `value` is encodable and return it with map keys sorted."""
+    if depth > limits.codec_depth_max:
+        raise LocalError("value nests deeper than codec_depth_max")
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise LocalError(f"integer {value} does not fit 64 bits")
+        return value
+    if isinstance(value, (str, bytes)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_canon(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        for k in value:
+            if not isinstance(k, str):
+                raise LocalError(f"map key {k!r} is not a str")
+        return {k: _canon(value[k], depth + 1) for k in sorted(value, key=_key_bytes)}
+    raise LocalError(f"type {type(value).__name__} has no canonical encoding")
+
+
+def _key_bytes(key: str) -> bytes:
+    return key.encode("utf-8", "surrogatepass")
+
+
+def encode(value: Any) -> bytes:
+    """Canonical msgpack bytes of `value` (LocalError if it has none)."""
+    return msgpack.packb(_canon(value, 0), use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def _refuse_ext(code: int, data: bytes) -> Any:
+    raise ValueError("ext types are not allowed")
+
+
+def _check_decoded(value: Any, depth: int) -> None:
+    if depth > limits.codec_depth_max:
+        raise DecodeError(Reason.SHAPE, "value nests too deep")
+    if isinstance(value, float):
+        raise DecodeError(Reason.NON_CANONICAL, "floats are not allowed")
+    if isinstance(value, list):
+        for v in value:
+            _check_decoded(v, depth + 1)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _check_decoded(v, depth + 1)
+
+
+def decode(data: bytes) -> Any:
+    """Decode canonical msgpack from an untrusted source.
+
+    Returns the value or raises DecodeError (TOO_LARGE, NOT_MSGPACK, SHAPE,
+    NON_CANONICAL)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DecodeError(Reason.NOT_MSGPACK, "not bytes")
+    if len(data) > limits.frame_bytes_max:
+        raise DecodeError(Reason.TOO_LARGE, f"{len(data)} bytes > {limits.frame_bytes_max}")
+    try:
+        value = msgpack.unpackb(
+            bytes(data),
+            raw=False,
+            strict_map_key=True,
+            use_list=True,
+            ext_hook=_refuse_ext,
+            max_str_len=limits.codec_str_bytes_max,
+            max_bin_len=limits.frame_bytes_max,
+            max_array_len=limits.codec_items_max,
+            max_map_len=limits.codec_items_max,
+        )
+    except Exception as exc:  # msgpack raises many types on hostile input
+        raise DecodeError(Reason.NOT_MSGPACK, type(exc).__name__) from None
+    _check_decoded(value, 0)
+    try:
+        again = encode(value)
+    except (LocalError, UnicodeEncodeError) as exc:
+        raise DecodeError(Reason.NON_CANONICAL, str(exc)) from None
+    if again != bytes(data):
+        raise DecodeError(Reason.NON_CANONICAL, "bytes are not in canonical form")
+    return value
+
+
+# ---------------------------------------------------------------- body shapes
+
+Check = Callable[[Any], bool]
+
+
+def _uint(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= _INT_MAX
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _bytes32(v: Any) -> bool:
+    return isinstance(v, bytes) and len(v) == limits.digest_bytes
+
+
+def _opt_bytes32(v: Any) -> bool:
+    return v is None or _bytes32(v)
+
+
+def _bytes(v: Any) -> bool:
+    return isinstance(v, bytes)
+
+
+def _map(v: Any) -> bool:
+    return isinstance(v, dict)
+
+
+def _list(v: Any) -> bool:
+    return isinstance(v, list)
+
+
+#: The top-level shape of each kind's body: required fields and their checks.
+#: Deeper structure (a block inside a proposal) is checked by its own layer.
+BODY_FIELDS: dict[Kind, dict[str, Check]] = {
+    Kind.PROPOSAL: {"height": _uint, "round": _uint, "valid_round": _int, "block": _map},
+    Kind.PREVOTE: {"height": _uint, "round": _uint, "block_id": _opt_bytes32},
+    Kind.PRECOMMIT: {"height": _uint, "round": _uint, "block_id": _opt_bytes32},
+    Kind.TX: {"tx": _bytes},
+    Kind.SYNC_REQUEST: {"from_height": _uint, "to_height": _uint},
+    Kind.SYNC_RESPONSE: {"blocks": _list},
+    Kind.STATUS: {"height": _uint, "round": _uint, "info": _map},
+}
+
+
+def body_problem(kind: Kind, body: Any) -> str | None:
+    fields = BODY_FIELDS[kind]
+    if not isinstance(body, dict):
+        return "body is not a map"
+    if set(body) != set(fields):
+        return f"body fields {sorted(body)} != {sorted(fields)}"
+    for name, check in fields.items():
+        if not check(body[name]):
+            return f"body field {name!r} has the wrong type"
+    return None
+
+
+# ---------------------------------------------------------------- the envelope
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A signed frame. Construct with `seal_envelope`; decode with `decode_envelope`."""
+
+    version: int
+    chain: str
+    sender: str
+    kind: Kind
+    body: Any
+    signature: bytes
+
+    def signing_bytes(self) -> bytes:
+        return signing_bytes(self.chain, self.sender, self.kind, self.body, self.version)
+
+    def encode(self) -> bytes:
+        return encode(
+            [self.version, self.chain, self.sender, str(self.kind), self.body, self.signature]
+        )
+
+
+def signing_bytes(chain: str, sender: str, kind: Kind, body: Any, version: int = VERSION) -> bytes:
+    return DOMAIN + encode([version, chain, sender, str(kind), body])
+
+
+def seal_envelope(chain: str, sender: str, kind: Kind, body: Any, signer: crypto.Signer) -> Envelope:
+    """Sign and build an envelope from our own data (LocalError on a bad body)."""
+    problem = body_problem(kind, body)
+    if problem is not None:
+        raise LocalError(f"{kind}: {problem}")
+    sig = signer.sign(signing_bytes(chain, sender, kind, body))
+    return Envelope(VERSION, chain, sender, kind, body, sig)
+
+
+def decode_envelope(data: bytes, *, chain_id: str, keys: Mapping[str, bytes]) -> Envelope:
+    """Check untrusted bytes all the way to the signature.
+
+    `keys` maps each known sender id to its Ed25519 public key."""
+    env = decode_unverified(data)
+    if env.chain != chain_id:
+        raise DecodeError(Reason.WRONG_CHAIN, f"chain {env.chain!r}")
+    key = keys.get(env.sender)
+    if key is None:
+        raise DecodeError(Reason.UNKNOWN_SENDER, f"sender {env.sender!r}")
+    if not crypto.verify(key, env.signing_bytes(), env.signature):
+        raise DecodeError(Reason.BAD_SIGNATURE, f"sender {env.sender!r}")
+    return env
+
+
+def decode_unverified(data: bytes) -> Envelope:
+    """Decode and shape-check a frame without chain, sender or signature checks."""
+    value = decode(data)
+    if not isinstance(value, list) or len(value) != 6:
+        raise DecodeError(Reason.SHAPE, "envelope is not a 6-element array")
+    version, chain, sender, kind, body, sig = value
+    if not _uint(version) or not isinstance(chain, str) or not isinstance(sender, str):
+        raise DecodeError(Reason.SHAPE, "envelope header has the wrong types")
+    if not isinstance(kind, str) or not isinstance(sig, bytes):
+        raise DecodeError(Reason.SHAPE, "envelope kind or signature has the wrong type")
+    if version != VERSION:
+        raise DecodeError(Reason.VERSION, f"version {version}")
+    if len(sig) != limits.signature_bytes:
+        raise DecodeError(Reason.SHAPE, "signature is not 64 bytes")
+    if len(chain) > limits.chain_id_bytes_max or len(sender) > limits.member_id_bytes_max:
+        raise DecodeError(Reason.SHAPE, "chain or sender id too long")
+    try:
+        known = Kind(kind)
+    except ValueError:
+        raise DecodeError(Reason.UNKNOWN_KIND, repr(kind)[: limits.kind_bytes_max]) from None
+    problem = body_problem(known, body)
+    if problem is not None:
+        raise DecodeError(Reason.SHAPE, f"{known}: {problem}")
+    return Envelope(version, chain, sender, known, body, sig)

@@ -1,0 +1,1 @@
+"""The BFT replica (Tendermint, arXiv:1807.04938 Algorithm 1), sans-I/O: step(event) -> actions."""

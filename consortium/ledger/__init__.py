@@ -1,0 +1,1 @@
+"""The trade state machine: eBL, cargo events, finance, consent (pure, deterministic)."""

@@ -1,0 +1,50 @@
+"""Every bound in one place, units last in the name (TIGER_STYLE).
+
+Relations between limits are asserted once, at import, at the bottom.
+"""
+
+from __future__ import annotations
+
+# Identities
+member_id_bytes_max = 32
+chain_id_bytes_max = 64
+members_max = 64  # validators + non-validator members
+parties_max = 4096
+voting_power_max = 1_000_000
+
+# Frames on the bus
+frame_bytes_max = 1_048_576  # one signed envelope, encoded
+kind_bytes_max = 32
+signature_bytes = 64
+public_key_bytes = 32
+digest_bytes = 32
+codec_depth_max = 32  # nesting of lists/maps in a decoded value
+codec_items_max = 65_536  # elements in one list or map
+codec_str_bytes_max = 262_144
+codec_int_bits_max = 64  # ints must fit a signed/unsigned 64-bit integer
+
+# Transactions and blocks
+tx_bytes_max = 65_536
+block_txs_max = 512
+block_bytes_max = 900_000
+mempool_txs_max = 20_000
+
+# Consensus timing (Tendermint: timeouts grow linearly with the round)
+propose_timeout_ms = 1_000
+propose_timeout_ms_delta = 500
+prevote_timeout_ms = 500
+prevote_timeout_ms_delta = 250
+precommit_timeout_ms = 500
+precommit_timeout_ms_delta = 250
+round_timeout_ms_max = 30_000
+block_interval_ms = 1_000  # wait after a commit before the next height starts
+rounds_max = 10_000  # a height that needs more rounds is a liveness bug
+evidence_per_block_max = 64
+sync_blocks_per_response_max = 64
+
+assert block_bytes_max + 64 * 1024 < frame_bytes_max, "a full proposal fits one frame"
+assert tx_bytes_max < block_bytes_max
+assert block_txs_max <= codec_items_max
+assert codec_str_bytes_max < frame_bytes_max
+assert propose_timeout_ms <= round_timeout_ms_max
+assert sync_blocks_per_response_max >= 1

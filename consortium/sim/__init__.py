@@ -1,0 +1,1 @@
+"""The deterministic simulator: virtual clock, seeded network, faults, checkers."""

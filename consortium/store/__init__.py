@@ -1,0 +1,1 @@
+"""SQLite block store, state and the double-sign guard."""
