@@ -48,3 +48,11 @@ assert block_txs_max <= codec_items_max
 assert codec_str_bytes_max < frame_bytes_max
 assert propose_timeout_ms <= round_timeout_ms_max
 assert sync_blocks_per_response_max >= 1
+
+# Consensus message windows
+rounds_ahead_max = 1_000  # votes for rounds further ahead than this are ignored
+future_messages_max = 4_096  # buffered messages for the next height
+block_time_skew_ms_max = 10_000  # a proposal's block time may lead our clock by this much
+sync_retry_ms = 1_000  # re-ask for missing blocks after this long without an answer
+
+assert future_messages_max >= 4 * members_max

@@ -1,0 +1,273 @@
+"""Consensus values: blocks, proposals, votes, certificates, evidence.
+
+Frozen, slotted dataclasses. Values built from a peer's data go through the
+`from_*` readers, which raise DecodeError(SHAPE) instead of anything else.
+A vote or proposal *is* a signed envelope (codec): its signature covers
+DOMAIN + canonical([version, chain, sender, kind, body]), so a certificate can
+carry the precommit signatures and anyone can re-check them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from consortium import codec, crypto, limits
+from consortium.codec import Kind, Reason
+from consortium.consensus.validators import ValidatorSet
+from consortium.errors import DecodeError
+
+ZERO_ID = b"\x00" * limits.digest_bytes
+NIL = None  # a vote for no block
+
+
+def _shape(cond: bool, what: str) -> None:
+    if not cond:
+        raise DecodeError(Reason.SHAPE, what)
+
+
+def _get(m: Any, name: str, kind: type | tuple[type, ...]) -> Any:
+    _shape(isinstance(m, dict) and name in m, f"missing field {name!r}")
+    v = m[name]
+    _shape(isinstance(v, kind) and not (kind is int and isinstance(v, bool)), f"field {name!r} type")
+    return v
+
+
+# ------------------------------------------------------------------ votes
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    kind: Kind  # PREVOTE or PRECOMMIT
+    height: int
+    round: int
+    block_id: bytes | None
+    validator: str
+    signature: bytes
+
+    def body(self) -> dict[str, Any]:
+        return {"height": self.height, "round": self.round, "block_id": self.block_id}
+
+    def envelope(self, chain: str) -> codec.Envelope:
+        return codec.Envelope(codec.VERSION, chain, self.validator, self.kind, self.body(), self.signature)
+
+    def verify(self, chain: str, public_key: bytes) -> bool:
+        msg = codec.signing_bytes(chain, self.validator, self.kind, self.body())
+        return crypto.verify(public_key, msg, self.signature)
+
+    @staticmethod
+    def from_envelope(env: codec.Envelope) -> Vote:
+        assert env.kind in (Kind.PREVOTE, Kind.PRECOMMIT)
+        b = env.body
+        return Vote(env.kind, b["height"], b["round"], b["block_id"], env.sender, env.signature)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"kind": str(self.kind), "height": self.height, "round": self.round,
+                "block_id": self.block_id, "validator": self.validator, "sig": self.signature}
+
+    @staticmethod
+    def from_wire(m: Any) -> Vote:
+        kind = _get(m, "kind", str)
+        _shape(kind in (Kind.PREVOTE, Kind.PRECOMMIT), "vote kind")
+        block_id = m.get("block_id") if isinstance(m, dict) else None
+        _shape(block_id is None or (isinstance(block_id, bytes) and len(block_id) == 32), "block_id")
+        return Vote(Kind(kind), _get(m, "height", int), _get(m, "round", int), block_id,
+                    _get(m, "validator", str), _get(m, "sig", bytes))
+
+
+def sign_vote(chain: str, signer: crypto.Signer, validator: str, kind: Kind, height: int,
+              round: int, block_id: bytes | None) -> Vote:
+    body = {"height": height, "round": round, "block_id": block_id}
+    sig = signer.sign(codec.signing_bytes(chain, validator, kind, body))
+    return Vote(kind, height, round, block_id, validator, sig)
+
+
+# ------------------------------------------------------------------ certificates
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    """>= 2/3 of the voting power of precommits for one block at (height, round)."""
+
+    height: int
+    round: int
+    block_id: bytes
+    signatures: tuple[tuple[str, bytes], ...]  # (validator, signature), sorted by id
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"height": self.height, "round": self.round, "block_id": self.block_id,
+                "signatures": [[v, s] for v, s in self.signatures]}
+
+    @staticmethod
+    def from_wire(m: Any) -> Certificate:
+        sigs = _get(m, "signatures", list)
+        _shape(len(sigs) <= limits.members_max, "too many signatures")
+        pairs = []
+        for p in sigs:
+            _shape(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)
+                   and isinstance(p[1], bytes), "signature pair")
+            pairs.append((p[0], p[1]))
+        block_id = _get(m, "block_id", bytes)
+        _shape(len(block_id) == limits.digest_bytes, "block_id length")
+        return Certificate(_get(m, "height", int), _get(m, "round", int), block_id, tuple(pairs))
+
+    def problem(self, chain: str, validators: ValidatorSet) -> str | None:
+        """None if every signature is a valid precommit by a distinct validator
+        and together they hold a quorum of the voting power."""
+        seen: set[str] = set()
+        power = 0
+        for vid, sig in self.signatures:
+            v = validators.get(vid)
+            if v is None or vid in seen:
+                return f"signature by unknown or repeated validator {vid!r}"
+            seen.add(vid)
+            vote = Vote(Kind.PRECOMMIT, self.height, self.round, self.block_id, vid, sig)
+            if not vote.verify(chain, v.public_key):
+                return f"bad precommit signature of {vid!r}"
+            power += v.power
+        if power < validators.quorum:
+            return f"certificate power {power} < quorum {validators.quorum}"
+        return None
+
+
+# ------------------------------------------------------------------ evidence
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateVote:
+    """One validator signed two different votes for one (height, round, kind)."""
+
+    a: Vote
+    b: Vote
+
+    def __post_init__(self) -> None:
+        assert (self.a.validator, self.a.kind, self.a.height, self.a.round) == (
+            self.b.validator, self.b.kind, self.b.height, self.b.round)
+
+    @property
+    def key(self) -> tuple[str, str, int, int]:
+        return (self.a.validator, str(self.a.kind), self.a.height, self.a.round)
+
+    def to_wire(self) -> dict[str, Any]:
+        a, b = sorted([self.a, self.b], key=lambda v: (v.block_id or b"", v.signature))
+        return {"a": a.to_wire(), "b": b.to_wire()}
+
+    @staticmethod
+    def from_wire(m: Any) -> DuplicateVote:
+        a, b = Vote.from_wire(_get(m, "a", dict)), Vote.from_wire(_get(m, "b", dict))
+        _shape((a.validator, a.kind, a.height, a.round) == (b.validator, b.kind, b.height, b.round),
+               "evidence votes differ in slot")
+        return DuplicateVote(a, b)
+
+    def problem(self, chain: str, validators: ValidatorSet) -> str | None:
+        v = validators.get(self.a.validator)
+        if v is None:
+            return "evidence against a non-validator"
+        if self.a.block_id == self.b.block_id:
+            return "evidence votes are not conflicting"
+        if not (self.a.verify(chain, v.public_key) and self.b.verify(chain, v.public_key)):
+            return "evidence signature invalid"
+        return None
+
+
+# ------------------------------------------------------------------ blocks
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    height: int
+    time_ms: int
+    proposer: str
+    prev_id: bytes
+    app_hash: bytes  # application state root after height - 1
+    last_commit: Certificate | None  # certificate of height - 1 (None at height 1)
+    evidence: tuple[DuplicateVote, ...]
+    txs: tuple[bytes, ...]
+    id: bytes = field(default=b"", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", crypto.digest(codec.encode(self._wire_fields())))
+
+    def _wire_fields(self) -> dict[str, Any]:
+        return {"height": self.height, "time_ms": self.time_ms, "proposer": self.proposer,
+                "prev_id": self.prev_id, "app_hash": self.app_hash,
+                "last_commit": self.last_commit.to_wire() if self.last_commit else None,
+                "evidence": [e.to_wire() for e in self.evidence], "txs": list(self.txs)}
+
+    def to_wire(self) -> dict[str, Any]:
+        return self._wire_fields()
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(len(t) for t in self.txs)
+
+    @staticmethod
+    def from_wire(m: Any) -> Block:
+        _shape(isinstance(m, dict) and len(m) == 8, "block fields")
+        txs = _get(m, "txs", list)
+        _shape(len(txs) <= limits.block_txs_max and all(isinstance(t, bytes) for t in txs), "txs")
+        evidence = _get(m, "evidence", list)
+        _shape(len(evidence) <= limits.evidence_per_block_max, "evidence count")
+        lc = m.get("last_commit")
+        prev_id, app_hash = _get(m, "prev_id", bytes), _get(m, "app_hash", bytes)
+        _shape(len(prev_id) == 32 and len(app_hash) == 32, "hash lengths")
+        return Block(
+            height=_get(m, "height", int), time_ms=_get(m, "time_ms", int),
+            proposer=_get(m, "proposer", str), prev_id=prev_id, app_hash=app_hash,
+            last_commit=None if lc is None else Certificate.from_wire(lc),
+            evidence=tuple(DuplicateVote.from_wire(e) for e in evidence), txs=tuple(txs),
+        )
+
+
+# ------------------------------------------------------------------ proposals
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    height: int
+    round: int
+    valid_round: int  # -1 when the proposer holds no valid value from an earlier round
+    block: Block
+    proposer: str
+    signature: bytes
+
+    def body(self) -> dict[str, Any]:
+        return {"height": self.height, "round": self.round, "valid_round": self.valid_round,
+                "block": self.block.to_wire()}
+
+    def envelope(self, chain: str) -> codec.Envelope:
+        return codec.Envelope(codec.VERSION, chain, self.proposer, Kind.PROPOSAL, self.body(),
+                              self.signature)
+
+    @staticmethod
+    def from_envelope(env: codec.Envelope) -> Proposal:
+        b = env.body
+        _shape(b["valid_round"] >= -1 and b["valid_round"] < b["round"], "valid_round")
+        block = Block.from_wire(b["block"])
+        # block.proposer is whoever built the block; a later round may re-propose it.
+        _shape(block.height == b["height"], "block height vs proposal height")
+        return Proposal(b["height"], b["round"], b["valid_round"], block, env.sender, env.signature)
+
+
+def sign_proposal(chain: str, signer: crypto.Signer, proposer: str, height: int, round: int,
+                  valid_round: int, block: Block) -> Proposal:
+    body = {"height": height, "round": round, "valid_round": valid_round, "block": block.to_wire()}
+    sig = signer.sign(codec.signing_bytes(chain, proposer, Kind.PROPOSAL, body))
+    return Proposal(height, round, valid_round, block, proposer, sig)
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """A decided block with its certificate: what sync transfers and stores keep."""
+
+    block: Block
+    certificate: Certificate
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"block": self.block.to_wire(), "certificate": self.certificate.to_wire()}
+
+    @staticmethod
+    def from_wire(m: Any) -> Decided:
+        return Decided(Block.from_wire(_get(m, "block", dict)),
+                       Certificate.from_wire(_get(m, "certificate", dict)))

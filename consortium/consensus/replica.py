@@ -1,0 +1,614 @@
+"""The Tendermint replica, sans-I/O: `step(event) -> list[Action]`.
+
+Theory of operation (Buchman, Kwon, Milosevic, "The latest gossip on BFT
+consensus", arXiv:1807.04938, Algorithm 1). A height runs rounds; each round
+has a proposer (weighted rotation) and three steps: PROPOSE, PREVOTE,
+PRECOMMIT. Every event first only *records* what arrived (a proposal, a vote,
+a timeout, a tx); then `_process` evaluates the upon-rules of Algorithm 1 until
+none fires. Each rule is one `_rule_*` method below, named after its line in
+the paper:
+
+  L22 proposal(v, vr=-1) while propose        -> prevote v if valid and lock allows
+  L28 proposal(v, vr) + 2/3 prevotes(vr, v)   -> prevote v if valid and lock allows
+  L34 2/3 prevotes(any) first time            -> arm prevote timeout
+  L36 proposal(v) + 2/3 prevotes(v), valid    -> lock v, precommit v; valid := v
+  L44 2/3 prevotes(nil) while prevote         -> precommit nil
+  L47 2/3 precommits(any) first time          -> arm precommit timeout
+  L49 proposal(v, r) + 2/3 precommits(r, v)   -> decide v (any round)
+  L55 f+1 power in a higher round             -> jump to that round
+  L57/L61/L65 timeouts                        -> prevote nil / precommit nil / next round
+
+Additions around the paper: a decided block carries its commit certificate;
+the next block carries it as `last_commit`; a replica that sees a peer ahead
+of it asks that peer for decided blocks and accepts them only with a valid
+certificate (sync); before signing anything it emits `Persist` (the double-sign
+guard) and never signs twice for one (height, round, step); conflicting votes
+become evidence that the next proposal commits on chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from consortium import codec, crypto, limits
+from consortium.codec import Kind
+from consortium.consensus import events as ev
+from consortium.consensus.app import Application, BlockContext
+from consortium.consensus.mempool import Mempool
+from consortium.consensus.messages import (
+    ZERO_ID,
+    Block,
+    Certificate,
+    Decided,
+    DuplicateVote,
+    Proposal,
+    Vote,
+    sign_proposal,
+    sign_vote,
+)
+from consortium.consensus.validators import ValidatorSet
+from consortium.errors import DecodeError, LocalError
+
+Step = ev.Step
+TK = ev.TimeoutKind
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """The last (height, round, step) this validator signed, and what it signed."""
+
+    height: int
+    round: int
+    step: Step
+    payload: bytes
+    lock: bytes = b""  # canonical {locked_round, locked, valid_round, valid} at signing time
+
+    @property
+    def slot(self) -> tuple[int, int, int]:
+        return (self.height, self.round, int(self.step))
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    """What a restarted replica gets back from its store. The application must
+    already hold the state after `decided` (or genesis state if None)."""
+
+    decided: Decided | None
+    guard: Guard | None
+
+
+@dataclass
+class _Height:
+    """Everything that is forgotten when a height is decided."""
+
+    proposals: dict[int, Proposal] = field(default_factory=dict)
+    votes: dict[tuple[Kind, int], dict[str, Vote]] = field(default_factory=dict)
+    tally: dict[tuple[Kind, int], dict[bytes | None, int]] = field(default_factory=dict)
+    total: dict[tuple[Kind, int], int] = field(default_factory=dict)
+    senders: dict[int, dict[str, int]] = field(default_factory=dict)  # round -> sender -> power
+    fired: set[tuple[str, int]] = field(default_factory=set)  # "first time" rules, per round
+    valid: dict[bytes, bool] = field(default_factory=dict)  # block id -> valid(v)
+
+
+class Replica:
+    def __init__(
+        self,
+        *,
+        chain_id: str,
+        validators: ValidatorSet,
+        me: str,
+        signer: crypto.Signer,
+        app: Application,
+        params: Mapping[str, int],
+        genesis_time_ms: int,
+        restored: Restored | None = None,
+    ) -> None:
+        mine = validators.get(me)
+        assert mine is None or signer.public_key == mine.public_key, "signer holds our validator key"
+        self.chain = chain_id
+        self.validators = validators
+        self.me = me
+        self.signer = signer
+        self.voting = mine is not None  # non-validator members follow but never vote
+        self.app = app
+        self.params = dict(params)
+        self.genesis_time_ms = genesis_time_ms
+        self.mempool = Mempool()
+        self.counters: dict[str, int] = {}
+        self.last: Decided | None = restored.decided if restored else None
+        self.guard: Guard | None = restored.guard if restored else None
+        self.height = self.last.block.height + 1 if self.last else 1
+        self.round = 0
+        self.round_step = Step.PROPOSE
+        self.waiting = True  # between a decision (or start) and round 0 of the next height
+        self.locked: Block | None = None
+        self.locked_round = -1
+        self.valid_value: Block | None = None
+        self.valid_round = -1
+        self.h = _Height()
+        if self.guard is not None and self.guard.height == self.height and self.guard.lock:
+            self._restore_lock(self.guard.lock)
+        self.future: list[codec.Envelope] = []
+        self.pending_evidence: dict[tuple[str, str, int, int], DuplicateVote] = {}
+        self.committed_evidence: set[tuple[str, str, int, int]] = set()
+        self.sync_pending = False
+        self._out: list[ev.Action] = []
+        self._now = 0
+
+    # ------------------------------------------------------------ the one door
+
+    def step(self, event: ev.Event) -> list[ev.Action]:
+        self._out = []
+        self._now = event.now_ms
+        if isinstance(event, ev.Received):
+            self._on_envelope(event.envelope)
+        elif isinstance(event, ev.TimeoutFired):
+            self._on_timeout(event)
+        elif isinstance(event, ev.TxSubmitted):
+            self._on_tx(event.tx)
+        elif isinstance(event, ev.Start):
+            self._on_start()
+        else:  # pragma: no cover - the Event union is closed
+            raise LocalError(f"unknown event {event!r}")
+        self._process()
+        out, self._out = self._out, []
+        return out
+
+    # ------------------------------------------------------------ recording
+
+    def _count(self, name: str) -> None:
+        self.counters[name] = self.counters.get(name, 0) + 1
+
+    def _on_start(self) -> None:
+        g = self.guard
+        start_round = g.round if g is not None and g.height == self.height else 0
+        self._start_round(start_round)
+        if g is not None and g.height == self.height and g.payload:
+            self._resend_guarded(g)
+
+    def _on_tx(self, tx: bytes) -> None:
+        reason = self.mempool.add(tx, self.app.check_tx)
+        if reason is not None:
+            self._count(f"tx_refused_{reason}")
+
+    def _on_envelope(self, env: codec.Envelope) -> None:
+        if env.kind == Kind.TX:
+            self._on_tx(env.body["tx"])
+            return
+        if env.kind == Kind.SYNC_RESPONSE:
+            self._on_sync_response(env)
+            return
+        if env.kind not in (Kind.PROPOSAL, Kind.PREVOTE, Kind.PRECOMMIT):
+            return  # sync requests and status are the driver's business
+        if self.validators.get(env.sender) is None:
+            self._count("not_a_validator")
+            return
+        height = env.body["height"]
+        if height < self.height:
+            self._count("stale_height")
+            return
+        if height > self.height:
+            self._on_future(env, height)
+            return
+        self._record(env)
+
+    def _on_future(self, env: codec.Envelope, height: int) -> None:
+        # A peer is ahead: it has decided at least height-1, so it can serve it.
+        self._request_sync(env.sender, height - 1)
+        if height == self.height + 1 and len(self.future) < limits.future_messages_max:
+            self.future.append(env)
+        else:
+            self._count("future_dropped")
+
+    def _record(self, env: codec.Envelope) -> None:
+        rnd = env.body["round"]
+        if rnd > self.round + limits.rounds_ahead_max:
+            self._count("round_too_far")
+            return
+        try:
+            if env.kind == Kind.PROPOSAL:
+                self._record_proposal(Proposal.from_envelope(env))
+            else:
+                self._record_vote(Vote.from_envelope(env))
+        except DecodeError:
+            self._count("malformed_consensus_message")
+
+    def _record_proposal(self, p: Proposal) -> None:
+        if p.proposer != self.validators.proposer(p.height, p.round):
+            self._count("proposal_from_wrong_proposer")
+            return
+        known = self.h.proposals.get(p.round)
+        if known is not None:
+            if known.block.id != p.block.id:
+                self._count("equivocating_proposal")
+            return
+        self.h.proposals[p.round] = p
+        self._note_sender(p.round, p.proposer)
+
+    def _record_vote(self, vote: Vote) -> None:
+        key = (vote.kind, vote.round)
+        slot = self.h.votes.setdefault(key, {})
+        known = slot.get(vote.validator)
+        if known is not None:
+            if known.block_id != vote.block_id:
+                self._note_evidence(DuplicateVote(known, vote))
+            return
+        slot[vote.validator] = vote
+        power = self.validators.power(vote.validator)
+        tally = self.h.tally.setdefault(key, {})
+        tally[vote.block_id] = tally.get(vote.block_id, 0) + power
+        self.h.total[key] = self.h.total.get(key, 0) + power
+        self._note_sender(vote.round, vote.validator)
+
+    def _note_sender(self, rnd: int, sender: str) -> None:
+        self.h.senders.setdefault(rnd, {})[sender] = self.validators.power(sender)
+
+    def _note_evidence(self, e: DuplicateVote) -> None:
+        if e.key in self.committed_evidence or e.key in self.pending_evidence:
+            return
+        self.pending_evidence[e.key] = e
+        self._out.append(ev.ReportEvidence(e))
+
+    def _on_timeout(self, t: ev.TimeoutFired) -> None:
+        if t.kind == TK.SYNC:
+            self.sync_pending = False
+            return
+        if t.height != self.height:
+            return
+        if t.kind == TK.COMMIT and self.waiting and self.round == 0:
+            self._start_round(0)
+        elif t.kind == TK.RETRANSMIT and t.round == self.round and not self.waiting:
+            self._retransmit()
+        elif t.round != self.round or self.waiting:
+            return
+        elif t.kind == TK.PROPOSE and self.round_step == Step.PROPOSE:  # L57
+            self._cast(Kind.PREVOTE, None)
+        elif t.kind == TK.PREVOTE and self.round_step == Step.PREVOTE:  # L61
+            self._cast(Kind.PRECOMMIT, None)
+        elif t.kind == TK.PRECOMMIT:  # L65
+            self._start_round(self.round + 1)
+
+    # ------------------------------------------------------------ the upon-rules
+
+    def _process(self) -> None:
+        """Run the upon-rules until none fires (a fixpoint)."""
+        for _ in range(10_000):
+            if not self._fire_one():
+                return
+        raise LocalError("upon-rules did not reach a fixpoint")
+
+    def _fire_one(self) -> bool:
+        if self._rule_decide() or self._rule_skip_round():
+            return True
+        if self.waiting:
+            return False
+        return (self._rule_prevote_fresh() or self._rule_prevote_valid_round()
+                or self._rule_prevote_timeout() or self._rule_lock()
+                or self._rule_precommit_nil() or self._rule_precommit_timeout())
+
+    def _quorum(self, kind: Kind, rnd: int, block_id: bytes | None) -> bool:
+        return self.h.tally.get((kind, rnd), {}).get(block_id, 0) >= self.validators.quorum
+
+    def _rule_prevote_fresh(self) -> bool:  # L22
+        p = self.h.proposals.get(self.round)
+        if self.round_step != Step.PROPOSE or p is None or p.valid_round != -1:
+            return False
+        ok = self._timely_valid(p.block) and (self.locked_round == -1 or self._is_locked(p.block))
+        self._cast(Kind.PREVOTE, p.block.id if ok else None)
+        return True
+
+    def _rule_prevote_valid_round(self) -> bool:  # L28
+        p = self.h.proposals.get(self.round)
+        if self.round_step != Step.PROPOSE or p is None or not 0 <= p.valid_round < self.round:
+            return False
+        if not self._quorum(Kind.PREVOTE, p.valid_round, p.block.id):
+            return False
+        ok = self._valid(p.block) and (self.locked_round <= p.valid_round or self._is_locked(p.block))
+        self._cast(Kind.PREVOTE, p.block.id if ok else None)
+        return True
+
+    def _rule_prevote_timeout(self) -> bool:  # L34
+        key = ("prevote_timeout", self.round)
+        if self.round_step != Step.PREVOTE or key in self.h.fired:
+            return False
+        if self.h.total.get((Kind.PREVOTE, self.round), 0) < self.validators.quorum:
+            return False
+        self.h.fired.add(key)
+        self._schedule(TK.PREVOTE, self._timeout_ms("prevote"))
+        return True
+
+    def _rule_lock(self) -> bool:  # L36
+        key = ("lock", self.round)
+        p = self.h.proposals.get(self.round)
+        if self.round_step < Step.PREVOTE or key in self.h.fired or p is None:
+            return False
+        if not self._quorum(Kind.PREVOTE, self.round, p.block.id) or not self._valid(p.block):
+            return False
+        self.h.fired.add(key)
+        if self.round_step == Step.PREVOTE:
+            self.locked, self.locked_round = p.block, self.round
+            self._cast(Kind.PRECOMMIT, p.block.id)
+        self.valid_value, self.valid_round = p.block, self.round
+        return True
+
+    def _rule_precommit_nil(self) -> bool:  # L44
+        if self.round_step != Step.PREVOTE or not self._quorum(Kind.PREVOTE, self.round, None):
+            return False
+        self._cast(Kind.PRECOMMIT, None)
+        return True
+
+    def _rule_precommit_timeout(self) -> bool:  # L47
+        key = ("precommit_timeout", self.round)
+        if key in self.h.fired:
+            return False
+        if self.h.total.get((Kind.PRECOMMIT, self.round), 0) < self.validators.quorum:
+            return False
+        self.h.fired.add(key)
+        self._schedule(TK.PRECOMMIT, self._timeout_ms("precommit"))
+        return True
+
+    def _rule_decide(self) -> bool:  # L49
+        for (kind, rnd), tally in self.h.tally.items():
+            if kind != Kind.PRECOMMIT:
+                continue
+            for block_id, power in tally.items():
+                if block_id is None or power < self.validators.quorum:
+                    continue
+                p = self.h.proposals.get(rnd)
+                if p is None or p.block.id != block_id:
+                    self._request_sync_from_voters(rnd, block_id)  # we lack the block
+                    continue
+                if self._valid(p.block):
+                    self._decide(p.block, self._certificate(rnd, block_id))
+                    return True
+        return False
+
+    def _rule_skip_round(self) -> bool:  # L55
+        best = -1
+        for rnd, senders in self.h.senders.items():
+            if rnd > self.round and rnd > best and sum(senders.values()) >= self.validators.skip:
+                best = rnd
+        if best < 0:
+            return False
+        self._start_round(best)
+        return True
+
+    # ------------------------------------------------------------ transitions
+
+    def _start_round(self, rnd: int) -> None:
+        self.round, self.round_step, self.waiting = rnd, Step.PROPOSE, False
+        self._schedule(TK.RETRANSMIT, self._retransmit_ms())
+        if self.validators.proposer(self.height, rnd) != self.me or not self.voting:
+            self._schedule(TK.PROPOSE, self._timeout_ms("propose"))
+            return
+        if not self._may_sign(Step.PROPOSE):
+            return
+        block = self.valid_value if self.valid_value is not None else self._build_block()
+        vr = self.valid_round if self.valid_value is not None else -1
+        p = sign_proposal(self.chain, self.signer, self.me, self.height, rnd, vr, block)
+        env = p.envelope(self.chain)
+        self._persist(Step.PROPOSE, env)
+        self._out.append(ev.Broadcast(env))
+        self._record_proposal(p)
+
+    def _cast(self, kind: Kind, block_id: bytes | None) -> None:
+        step = Step.PREVOTE if kind == Kind.PREVOTE else Step.PRECOMMIT
+        self.round_step = step
+        if not self.voting or not self._may_sign(step):
+            return
+        vote = sign_vote(self.chain, self.signer, self.me, kind, self.height, self.round, block_id)
+        env = vote.envelope(self.chain)
+        self._persist(step, env)
+        self._out.append(ev.Broadcast(env))
+        self._record_vote(vote)
+
+    def _may_sign(self, step: Step) -> bool:
+        """The double-sign guard: never sign at or before the last signed slot."""
+        g = self.guard
+        return g is None or (self.height, self.round, int(step)) > g.slot
+
+    def _persist(self, step: Step, env: codec.Envelope) -> None:
+        """Lock and valid value travel with the guard: a validator that forgot its
+        lock after a crash could prevote against a value it precommitted."""
+        self.guard = Guard(self.height, self.round, step, env.encode(), self._lock_bytes())
+        self._out.append(ev.Persist(self.height, self.round, step, self.guard.payload, self.guard.lock))
+
+    def _lock_bytes(self) -> bytes:
+        return codec.encode({
+            "locked_round": self.locked_round,
+            "locked": self.locked.to_wire() if self.locked else None,
+            "valid_round": self.valid_round,
+            "valid": self.valid_value.to_wire() if self.valid_value else None,
+        })
+
+    def _restore_lock(self, data: bytes) -> None:
+        m = codec.decode(data)  # our own bytes, from our own store
+        self.locked_round, self.valid_round = m["locked_round"], m["valid_round"]
+        self.locked = Block.from_wire(m["locked"]) if m["locked"] is not None else None
+        self.valid_value = Block.from_wire(m["valid"]) if m["valid"] is not None else None
+
+    def _resend_guarded(self, g: Guard) -> None:
+        """After a restart, re-send exactly what we signed last (never re-sign)."""
+        env = codec.decode_unverified(g.payload)
+        self._out.append(ev.Broadcast(env))
+        self._record(env)
+        self.round_step = max(self.round_step, g.step)
+
+    def _decide(self, block: Block, cert: Certificate) -> None:
+        ctx = BlockContext(block.height, block.time_ms, block.proposer)
+        results = self.app.apply_block(ctx, block.txs)
+        assert len(results) == len(block.txs)
+        for e in block.evidence:
+            self.committed_evidence.add(e.key)
+            self.pending_evidence.pop(e.key, None)
+        self._out.append(ev.Commit(block, cert, tuple(results), self.app.state_root()))
+        self.mempool.remove_committed(block.txs, self.app.check_tx)
+        self.last = Decided(block, cert)
+        self.height += 1
+        self.round, self.round_step, self.waiting = 0, Step.PROPOSE, True
+        self.locked, self.locked_round, self.valid_value, self.valid_round = None, -1, None, -1
+        self.h = _Height()
+        self._schedule(TK.COMMIT, self.params["block_interval_ms"])
+        future, self.future = self.future, []
+        for env in future:
+            self._on_envelope(env)
+
+    # ------------------------------------------------------------ blocks
+
+    def _build_block(self) -> Block:
+        txs = self.mempool.batch(self.params["block_txs_max"], self.params["block_bytes_max"])
+        evidence = tuple(self.pending_evidence[k] for k in sorted(self.pending_evidence))
+        return Block(
+            height=self.height,
+            time_ms=max(self._now, self._prev_time() + 1),
+            proposer=self.me,
+            prev_id=self.last.block.id if self.last else ZERO_ID,
+            app_hash=self.app.state_root(),
+            last_commit=self.last.certificate if self.last else None,
+            evidence=evidence[: limits.evidence_per_block_max],
+            txs=tuple(txs),
+        )
+
+    def _prev_time(self) -> int:
+        return self.last.block.time_ms if self.last else self.genesis_time_ms
+
+    def _timely_valid(self, block: Block) -> bool:
+        """valid(v) plus: the block time does not run ahead of our clock (prevote only;
+        deciding never depends on our clock, so a skewed node still follows)."""
+        return self._valid(block) and block.time_ms <= self._now + limits.block_time_skew_ms_max
+
+    def _valid(self, block: Block) -> bool:
+        cached = self.h.valid.get(block.id)
+        if cached is None:
+            problem = self._block_problem(block)
+            if problem is not None:
+                self._count("invalid_block")
+            cached = self.h.valid[block.id] = problem is None
+        return cached
+
+    def _block_problem(self, block: Block) -> str | None:
+        if block.height != self.height or self.validators.get(block.proposer) is None:
+            return "height or proposer"
+        if block.prev_id != (self.last.block.id if self.last else ZERO_ID):
+            return "prev_id"
+        if block.app_hash != self.app.state_root():
+            return "app_hash"
+        if block.time_ms <= self._prev_time():
+            return "time"
+        if len(block.txs) > self.params["block_txs_max"] or block.size_bytes > self.params["block_bytes_max"]:
+            return "size"
+        if len(set(block.txs)) != len(block.txs):
+            return "duplicate tx"
+        problem = self._last_commit_problem(block)
+        if problem is not None:
+            return problem
+        keys = [e.key for e in block.evidence]
+        if len(set(keys)) != len(keys) or any(k in self.committed_evidence for k in keys):
+            return "evidence repeated"
+        if any(e.problem(self.chain, self.validators) for e in block.evidence):
+            return "evidence invalid"
+        return self.app.check_block(BlockContext(block.height, block.time_ms, block.proposer), block.txs)
+
+    def _last_commit_problem(self, block: Block) -> str | None:
+        if self.last is None:
+            return None if block.last_commit is None else "last_commit at height 1"
+        lc = block.last_commit
+        if lc is None or lc.height != self.last.block.height or lc.block_id != self.last.block.id:
+            return "last_commit does not certify the previous block"
+        return lc.problem(self.chain, self.validators)
+
+    def _is_locked(self, block: Block) -> bool:
+        return self.locked is not None and self.locked.id == block.id
+
+    def _certificate(self, rnd: int, block_id: bytes) -> Certificate:
+        votes = self.h.votes.get((Kind.PRECOMMIT, rnd), {})
+        sigs = tuple(sorted((v.validator, v.signature) for v in votes.values() if v.block_id == block_id))
+        return Certificate(self.height, rnd, block_id, sigs)
+
+    # ------------------------------------------------------------ sync
+
+    def _request_sync_from_voters(self, rnd: int, block_id: bytes) -> None:
+        voters = sorted(v.validator for v in self.h.votes.get((Kind.PRECOMMIT, rnd), {}).values()
+                        if v.block_id == block_id and v.validator != self.me)
+        if voters:
+            self._request_sync(voters[(self.height + rnd) % len(voters)], self.height)
+
+    def _request_sync(self, peer: str, to_height: int) -> None:
+        if self.sync_pending or peer == self.me:
+            return
+        self.sync_pending = True
+        body = {"from_height": self.height, "to_height": to_height}
+        self._send(peer, Kind.SYNC_REQUEST, body)
+        self._out.append(ev.ScheduleTimeout(TK.SYNC, self.height, self.round, limits.sync_retry_ms))
+
+    def _on_sync_response(self, env: codec.Envelope) -> None:
+        self.sync_pending = False
+        for item in env.body["blocks"]:
+            try:
+                d = Decided.from_wire(item)
+            except DecodeError:
+                self._count("sync_malformed")
+                return
+            if d.block.height < self.height:
+                continue
+            if d.block.height > self.height or not self._accept_synced(d):
+                return
+        self._process()
+
+    def _accept_synced(self, d: Decided) -> bool:
+        cert = d.certificate
+        if cert.height != self.height or cert.block_id != d.block.id:
+            self._count("sync_mismatch")
+            return False
+        if cert.problem(self.chain, self.validators) is not None:
+            self._count("sync_bad_certificate")
+            return False
+        problem = self._block_problem(d.block)
+        if problem is not None:
+            self._count(f"sync_invalid_block_{problem.split()[0]}")
+            return False
+        self._count("synced_blocks")
+        self._decide(d.block, cert)
+        return True
+
+    # ------------------------------------------------------------ output helpers
+
+    def _send(self, to: str, kind: Kind, body: dict[str, Any]) -> None:
+        env = codec.seal_envelope(self.chain, self.me, kind, body, self.signer)
+        self._out.append(ev.SendTo(to, env))
+
+    def _schedule(self, kind: ev.TimeoutKind, delay_ms: int) -> None:
+        self._out.append(ev.ScheduleTimeout(kind, self.height, self.round, delay_ms))
+
+    def _retransmit(self) -> None:
+        """Re-send what we signed in this round. The paper assumes messages are
+        eventually delivered (gossip); on a lossy link this resend is what makes
+        that true. Identical signed bytes: never a second signature."""
+        p = self.h.proposals.get(self.round)
+        if p is not None and p.proposer == self.me:
+            self._out.append(ev.Broadcast(p.envelope(self.chain)))
+        for kind in (Kind.PREVOTE, Kind.PRECOMMIT):
+            mine = self.h.votes.get((kind, self.round), {}).get(self.me)
+            if mine is not None:
+                self._out.append(ev.Broadcast(mine.envelope(self.chain)))
+        self._schedule(TK.RETRANSMIT, self._retransmit_ms())
+
+    def _retransmit_ms(self) -> int:
+        return sum(self._timeout_ms(s) for s in ("propose", "prevote", "precommit"))
+
+    def _timeout_ms(self, step: str) -> int:
+        base = self.params[f"{step}_timeout_ms"] + self.round * self.params[f"{step}_timeout_ms_delta"]
+        return min(base, limits.round_timeout_ms_max)
+
+    # ------------------------------------------------------------ introspection
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "height": self.height, "round": self.round, "step": self.round_step.name.lower(),
+            "proposer": self.validators.proposer(self.height, self.round),
+            "last_block": self.last.block.id.hex() if self.last else None,
+            "app_hash": self.app.state_root().hex(), "mempool": len(self.mempool),
+            "counters": dict(sorted(self.counters.items())),
+        }

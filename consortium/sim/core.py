@@ -1,0 +1,359 @@
+"""The simulation: one process, a virtual clock (a heap of timed events), one
+seeded PRNG. Same configuration and seed -> the same bytes on the wire, the
+same decisions and the same trace digest, every run.
+
+A Fault is a timed verb on the network or a node; `Simulation.run` processes
+events in (time, sequence) order until every honest node reached the target
+height and the liveness window after the last fault has been observed, or the
+virtual time limit is hit."""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from consortium import codec, crypto, limits, types
+from consortium.codec import Kind
+from consortium.consensus import events as ev
+from consortium.consensus.app import Application
+from consortium.consensus.validators import Validator, ValidatorSet
+from consortium.genesis import DEFAULT_GENESIS_TIME_MS, default_params
+from consortium.sim.byzantine import BEHAVIOURS, Coalition
+from consortium.sim.checkers import Checkers
+from consortium.sim.kvapp import KVApp
+from consortium.sim.network import Network
+from consortium.sim.node import NodeConfig, SimNode
+from consortium.types import Jurisdiction
+
+FAULT_OPS = ("crash", "restart", "pause", "resume", "partition", "isolate", "drop", "duplicate",
+             "delay", "heal", "skew", "byzantine")
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    at_ms: int
+    op: str
+    node: str = ""
+    groups: tuple[tuple[str, ...], ...] = ()
+    symmetric: bool = True
+    value: float = 0.0  # probability for drop/duplicate, ms for delay/skew
+    behaviour: str = ""
+
+    def __post_init__(self) -> None:
+        assert self.op in FAULT_OPS, self.op
+        assert self.at_ms >= 0
+
+    def describe(self) -> str:
+        arg = self.node or ("|".join(",".join(g) for g in self.groups) if self.groups else "")
+        if self.op in ("drop", "duplicate", "delay", "skew"):
+            arg = f"{arg} {self.value:g}".strip()
+        if self.op == "byzantine":
+            arg = f"{arg} {self.behaviour}"
+        return f"{self.at_ms}ms {self.op} {arg}".rstrip()
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    id: str
+    jurisdiction: Jurisdiction
+    power: int = 10
+    validator: bool = True
+
+
+def synthetic_nodes(n: int, powers: list[int] | None = None) -> list[NodeSpec]:
+    """n validators alternating Shanghai / Hong Kong: sh-1, hk-1, sh-2, ..."""
+    out = []
+    for i in range(n):
+        j = Jurisdiction.CN_SH if i % 2 == 0 else Jurisdiction.HK
+        tag = "sh" if j == Jurisdiction.CN_SH else "hk"
+        out.append(NodeSpec(f"{tag}-{i // 2 + 1}", j, powers[i] if powers else 10))
+    return out
+
+
+@dataclass
+class SimConfig:
+    nodes: list[NodeSpec] = field(default_factory=lambda: synthetic_nodes(4))
+    seed: int = 0
+    heights: int = 10
+    byzantine: dict[str, str] = field(default_factory=dict)  # node -> behaviour
+    faults: list[Fault] = field(default_factory=list)
+    tx_per_s: int = 20  # workload offered, virtual time
+    time_limit_ms: int = 0  # 0: derived from heights and faults
+    params: dict[str, int] = field(default_factory=default_params)
+    chain_id: str = "sim-chain"
+    app_factory: Callable[[], Application] = KVApp
+    invariants: Callable[[Application], list[str]] | None = None
+    workload: Callable[[random.Random, int], bytes] | None = None  # (rng, i) -> tx
+
+
+@dataclass
+class SimResult:
+    ok: bool
+    checks: dict[str, Any]
+    heights: dict[str, int]
+    virtual_ms: int
+    messages: dict[str, int]
+    dropped: dict[str, int]
+    evidence_committed: int
+    max_round: int
+    txs_committed: int
+    trace_digest: str
+    liveness: dict[str, Any]
+    faults: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok, "heights": self.heights, "virtual_ms": self.virtual_ms,
+            "messages": self.messages, "dropped_frames": self.dropped,
+            "evidence_committed": self.evidence_committed, "max_round": self.max_round,
+            "txs_committed": self.txs_committed, "liveness": self.liveness,
+            "faults": self.faults, **self.checks, "trace_digest": self.trace_digest,
+        }
+
+
+# event kinds in the heap
+_DELIVER, _TIMER, _TX, _FAULT = 0, 1, 2, 3
+
+
+class Simulation:
+    def __init__(self, cfg: SimConfig) -> None:
+        self.cfg = cfg
+        self.rng = random.Random(cfg.seed)
+        ids = [s.id for s in cfg.nodes]
+        assert len(set(ids)) == len(ids), "node ids are unique"
+        for node, b in cfg.byzantine.items():
+            assert node in ids and b in BEHAVIOURS, (node, b)
+        self.keys = {s.id: crypto.keypair_from_entropy(f"sim:{cfg.seed}:{s.id}".encode()) for s in cfg.nodes}
+        self.validators = ValidatorSet.of(
+            Validator(s.id, s.power, self.keys[s.id].public_key) for s in cfg.nodes if s.validator)
+        ncfg = NodeConfig(cfg.chain_id, self.validators, {i: k.public_key for i, k in self.keys.items()},
+                          cfg.params, DEFAULT_GENESIS_TIME_MS, cfg.app_factory)
+        self.nodes = {s.id: SimNode(s.id, self.keys[s.id], ncfg) for s in sorted(cfg.nodes, key=lambda s: s.id)}
+        self.network = Network(self.rng, {s.id: s.jurisdiction for s in cfg.nodes})
+        self.coalition = Coalition(cfg.chain_id, dict(cfg.byzantine),
+                                   [i for i in ids if i not in cfg.byzantine], self.rng,
+                                   {i: self.nodes[i].signer for i in ids})
+        self.checkers = Checkers(cfg.chain_id, self.validators, cfg.app_factory(), cfg.invariants)
+        self.now = 0
+        self._heap: list[tuple[int, int, int, Any]] = []
+        self._seq = 0
+        self._epoch = dict.fromkeys(ids, 0)  # bumps on crash: stale timers are dropped
+        self._backlog: dict[str, list[tuple[int, Any]]] = {i: [] for i in ids}  # while paused
+        self._trace = hashlib.sha256()
+        self._tx_i = 0
+        self.counts = {"frames_sent": 0, "frames_delivered": 0, "timers": 0, "txs_submitted": 0}
+        self._heal_ms = 0
+        self._heights_at_heal: dict[str, int] = {}
+
+    # ------------------------------------------------------------ scheduling
+
+    def _push(self, at: int, kind: int, data: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (at, self._seq, kind, data))
+
+    def honest(self, node: str) -> bool:
+        return node not in self.coalition.members
+
+    def liveness_bound_ms(self) -> int:
+        """After the last fault heals (no partition, faulty power <= f), every live
+        honest node decides a new height within this bound. Derivation: one
+        retransmit period brings every node the round of the others (L55), then
+        at most f+1 rounds with timeouts capped at round_timeout_ms_max reach an
+        honest proposer, plus the block interval and one sync retry."""
+        f = types.fault_tolerance([v.power for v in self.validators.validators])
+        round_ms = 3 * limits.round_timeout_ms_max
+        return round_ms + (f + 1) * round_ms + self.cfg.params["block_interval_ms"] + limits.sync_retry_ms
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> SimResult:
+        for node in self.nodes.values():
+            self._do(node, node.event(ev.Start(node.clock(self.now))))
+        for fault in sorted(self.cfg.faults, key=lambda f: f.at_ms):
+            self._push(fault.at_ms, _FAULT, fault)
+        if self.cfg.tx_per_s > 0:
+            self._push(0, _TX, None)
+        limit = self.cfg.time_limit_ms or self._default_limit()
+        last_fault = max((f.at_ms for f in self.cfg.faults), default=0)
+        while self._heap:
+            at, _, kind, data = heapq.heappop(self._heap)
+            if at > limit:
+                self.now = limit
+                break
+            self.now = at
+            self._dispatch(kind, data)
+            if self.now >= last_fault and self._done():
+                break
+            if progress is not None and kind == _TIMER:
+                progress(min(self._min_height(), self.cfg.heights), self.cfg.heights)
+        return self._result()
+
+    def _default_limit(self) -> int:
+        last_fault = max((f.at_ms for f in self.cfg.faults), default=0)
+        per_height = self.cfg.params["block_interval_ms"] + 5_000
+        return last_fault + self.liveness_bound_ms() + self.cfg.heights * per_height
+
+    def _dispatch(self, kind: int, data: Any) -> None:
+        if kind == _DELIVER:
+            dst, frame = data
+            node = self.nodes[dst]
+            if not node.alive:
+                return
+            if node.paused:
+                self._backlog[dst].append((kind, data))
+                return
+            self._trace.update(b"D%d|%s|" % (self.now, dst.encode()) + crypto.digest(frame))
+            self.counts["frames_delivered"] += 1
+            self._do(node, node.deliver(frame, node.clock(self.now)))
+        elif kind == _TIMER:
+            dst, epoch, t = data
+            node = self.nodes[dst]
+            if not node.alive or epoch != self._epoch[dst]:
+                return
+            if node.paused:
+                self._backlog[dst].append((kind, data))
+                return
+            self.counts["timers"] += 1
+            self._trace.update(b"T%d|%s|%s|%d|%d" % (self.now, dst.encode(), t.kind.encode(), t.height, t.round))
+            self._do(node, node.event(ev.TimeoutFired(t.kind, t.height, t.round, node.clock(self.now))))
+        elif kind == _TX:
+            self._submit_tx()
+        else:
+            self._apply_fault(data)
+
+    def _submit_tx(self) -> None:
+        self._tx_i += 1
+        wl = self.cfg.workload
+        tx = wl(self.rng, self._tx_i) if wl else b"kv:k%d=v%d" % (self._tx_i % 97, self._tx_i)
+        self.counts["txs_submitted"] += 1
+        for node in self.nodes.values():
+            if node.alive and not node.paused:
+                self._do(node, node.event(ev.TxSubmitted(tx, node.clock(self.now))))
+        self._push(self.now + max(1, 1000 // self.cfg.tx_per_s), _TX, None)
+
+    # ------------------------------------------------------------ actions
+
+    def _do(self, node: SimNode, actions: Iterable[ev.Action]) -> None:
+        """Carry out a replica's actions in order, as events.py prescribes."""
+        for a in actions:
+            if isinstance(a, ev.Persist):
+                node.persist(a)
+            elif isinstance(a, ev.Commit):
+                node.persist(a)
+                self._on_commit(node, a)
+            elif isinstance(a, ev.Broadcast):
+                self._send(node, a.envelope, None)
+            elif isinstance(a, ev.SendTo):
+                self._send(node, a.envelope, a.to)
+            elif isinstance(a, ev.ScheduleTimeout):
+                t = ev.TimeoutFired(a.kind, a.height, a.round, 0)
+                self._push(self.now + a.delay_ms, _TIMER, (node.id, self._epoch[node.id], t))
+
+    def _on_commit(self, node: SimNode, c: ev.Commit) -> None:
+        self._trace.update(b"C%d|%s|%d|" % (self.now, node.id.encode(), c.block.height) + c.block.id + c.state_root)
+        if self.honest(node.id):
+            self.checkers.on_commit(node.id, c)
+
+    def _send(self, node: SimNode, env: codec.Envelope, to: str | None) -> None:
+        if self.honest(node.id):
+            self.checkers.on_signed(node.id, env)
+            sends = [([to] if to else None, env.encode())]
+        else:
+            sends = self.coalition.outgoing(node.id, env, to)
+        for targets, frame in sends:
+            for dst in (targets if targets is not None else list(self.nodes)):
+                if dst == node.id:
+                    continue
+                self.counts["frames_sent"] += 1
+                for delay in self.network.plan(node.id, dst):
+                    self._push(self.now + delay, _DELIVER, (dst, frame))
+
+    # ------------------------------------------------------------ faults
+
+    def _apply_fault(self, f: Fault) -> None:
+        self._trace.update(f"F{self.now}|{f.describe()}".encode())
+        node = self.nodes.get(f.node)
+        if f.op == "crash" and node and node.alive:
+            node.crash()
+            self._epoch[f.node] += 1
+            self._backlog[f.node].clear()
+        elif f.op == "restart" and node and not node.alive:
+            node.restart()
+            self._do(node, node.event(ev.Start(node.clock(self.now))))
+        elif f.op == "pause" and node:
+            node.paused = True
+        elif f.op == "resume" and node and node.paused:
+            node.paused = False
+            backlog, self._backlog[f.node] = self._backlog[f.node], []
+            for kind, data in backlog:  # what queued up while stopped, in order
+                self._dispatch(kind, data)
+        elif f.op == "partition":
+            self.network.partition(f.groups, symmetric=f.symmetric)
+        elif f.op == "isolate":
+            self.network.isolate(f.node)
+        elif f.op == "drop":
+            self.network.drop(f.value)
+        elif f.op == "duplicate":
+            self.network.duplicate(f.value)
+        elif f.op == "delay":
+            self.network.delay(int(f.value))
+        elif f.op == "heal":
+            self.network.heal()
+        elif f.op == "skew" and node:
+            node.skew_ms = int(f.value)
+        elif f.op == "byzantine":
+            if f.behaviour in ("", "none"):
+                self.coalition.members.pop(f.node, None)
+            else:
+                self.coalition.members[f.node] = f.behaviour
+        self._heal_ms = self.now
+        self._heights_at_heal = {i: n.height for i, n in self.nodes.items()}
+
+    # ------------------------------------------------------------ stopping and results
+
+    def _live_honest(self) -> list[SimNode]:
+        return [n for i, n in self.nodes.items() if self.honest(i) and n.alive and not n.paused]
+
+    def _min_height(self) -> int:
+        live = self._live_honest()
+        return min((n.height for n in live), default=0)
+
+    def _liveness_expected(self) -> bool:
+        faulty = sum(self.validators.power(i) for i, n in self.nodes.items()
+                     if not self.honest(i) or not n.alive or n.paused)
+        return not self.network.blocked and faulty <= types.max_faulty_power(self.validators.total_power)
+
+    def _liveness_met(self) -> bool:
+        return all(n.height > self._heights_at_heal.get(n.id, 0) for n in self._live_honest())
+
+    def _done(self) -> bool:
+        if self._min_height() < self.cfg.heights:
+            return False
+        return not (self.cfg.faults and self._liveness_expected() and not self._liveness_met())
+
+    def _result(self) -> SimResult:
+        live = {"expected": self._liveness_expected(), "bound_ms": self.liveness_bound_ms(),
+                "since_ms": self._heal_ms, "met": self._liveness_met()}
+        if live["expected"] and not live["met"] and self.now >= self._heal_ms + self.liveness_bound_ms():
+            self.checkers.fail("liveness", f"some live honest node decided nothing within "
+                                           f"{self.liveness_bound_ms()} ms after {self._heal_ms} ms")
+        if self._min_height() < self.cfg.heights and live["expected"] and not self.cfg.faults:
+            self.checkers.fail("liveness", f"target height {self.cfg.heights} not reached by "
+                                           f"{self.now} ms with no faults")
+        dropped: dict[str, int] = {}
+        for n in self.nodes.values():
+            for k, v in n.dropped.items():
+                dropped[k] = dropped.get(k, 0) + v
+        summary = self.checkers.summary()
+        return SimResult(
+            ok=self.checkers.ok, checks=summary, virtual_ms=self.now,
+            heights={i: n.height for i, n in self.nodes.items()},
+            messages={**self.counts, **self.network.stats()}, dropped=dict(sorted(dropped.items())),
+            evidence_committed=self.checkers.evidence, max_round=self.checkers.max_round,
+            txs_committed=self.checkers.txs_accepted, trace_digest=self._trace.hexdigest(), liveness=live,
+            faults=[f.describe() for f in sorted(self.cfg.faults, key=lambda f: f.at_ms)],
+        )
