@@ -95,16 +95,33 @@ def _refuse_ext(code: int, data: bytes) -> Any:
 
 
 def _check_decoded(value: Any, depth: int) -> None:
+    """Refuse floats and maps whose keys are not in canonical (sorted) order.
+    Minimal integer/length encodings are then checked by re-packing."""
     if depth > limits.codec_depth_max:
         raise DecodeError(Reason.SHAPE, "value nests too deep")
-    if isinstance(value, float):
-        raise DecodeError(Reason.NON_CANONICAL, "floats are not allowed")
-    if isinstance(value, list):
+    t = type(value)
+    if t is list:
         for v in value:
-            _check_decoded(v, depth + 1)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _check_decoded(v, depth + 1)
+            if type(v) in _CONTAINERS:
+                _check_decoded(v, depth + 1)
+            elif type(v) is float:
+                raise DecodeError(Reason.NON_CANONICAL, "floats are not allowed")
+    elif t is dict:
+        prev = None
+        for k, v in value.items():
+            kb = k.encode("utf-8", "surrogatepass")
+            if prev is not None and kb <= prev:
+                raise DecodeError(Reason.NON_CANONICAL, "map keys are not sorted")
+            prev = kb
+            if type(v) in _CONTAINERS:
+                _check_decoded(v, depth + 1)
+            elif type(v) is float:
+                raise DecodeError(Reason.NON_CANONICAL, "floats are not allowed")
+    elif t is float:
+        raise DecodeError(Reason.NON_CANONICAL, "floats are not allowed")
+
+
+_CONTAINERS = (list, dict)
 
 
 def decode(data: bytes) -> Any:
@@ -114,11 +131,12 @@ def decode(data: bytes) -> Any:
     NON_CANONICAL)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError(Reason.NOT_MSGPACK, "not bytes")
+    data = bytes(data)
     if len(data) > limits.frame_bytes_max:
         raise DecodeError(Reason.TOO_LARGE, f"{len(data)} bytes > {limits.frame_bytes_max}")
     try:
         value = msgpack.unpackb(
-            bytes(data),
+            data,
             raw=False,
             strict_map_key=True,
             use_list=True,
@@ -131,11 +149,13 @@ def decode(data: bytes) -> Any:
     except Exception as exc:  # msgpack raises many types on hostile input
         raise DecodeError(Reason.NOT_MSGPACK, type(exc).__name__) from None
     _check_decoded(value, 0)
+    # Keys are sorted and no floats: plain re-packing now reproduces the
+    # canonical form, so any difference is a non-minimal encoding.
     try:
-        again = encode(value)
-    except (LocalError, UnicodeEncodeError) as exc:
+        again = msgpack.packb(value, use_bin_type=True)
+    except (ValueError, OverflowError, UnicodeEncodeError) as exc:
         raise DecodeError(Reason.NON_CANONICAL, str(exc)) from None
-    if again != bytes(data):
+    if again != data:
         raise DecodeError(Reason.NON_CANONICAL, "bytes are not in canonical form")
     return value
 
@@ -176,7 +196,7 @@ def _list(v: Any) -> bool:
 #: The top-level shape of each kind's body: required fields and their checks.
 #: Deeper structure (a block inside a proposal) is checked by its own layer.
 BODY_FIELDS: dict[Kind, dict[str, Check]] = {
-    Kind.PROPOSAL: {"height": _uint, "round": _uint, "valid_round": _int, "block": _map},
+    Kind.PROPOSAL: {"height": _uint, "round": _uint, "valid_round": _int, "block": _map, "pol": _list},
     Kind.PREVOTE: {"height": _uint, "round": _uint, "block_id": _opt_bytes32},
     Kind.PRECOMMIT: {"height": _uint, "round": _uint, "block_id": _opt_bytes32},
     Kind.TX: {"tx": _bytes},
@@ -244,9 +264,20 @@ def decode_envelope(data: bytes, *, chain_id: str, keys: Mapping[str, bytes]) ->
     key = keys.get(env.sender)
     if key is None:
         raise DecodeError(Reason.UNKNOWN_SENDER, f"sender {env.sender!r}")
-    if not crypto.verify(key, env.signing_bytes(), env.signature):
+    if not crypto.verify(key, _signing_bytes_of_frame(bytes(data)), env.signature):
         raise DecodeError(Reason.BAD_SIGNATURE, f"sender {env.sender!r}")
     return env
+
+
+_SIG_SUFFIX_BYTES = 2 + limits.signature_bytes  # bin8 header (0xc4, 64) + signature
+
+
+def _signing_bytes_of_frame(frame: bytes) -> bytes:
+    """DOMAIN + canonical([version, chain, sender, kind, body]) cut out of a
+    canonical 6-array frame: the same elements under a 5-array header (0x95),
+    without the trailing signature. Saves re-encoding the body per receiver."""
+    assert frame[0] == 0x96 and frame[-_SIG_SUFFIX_BYTES] == 0xC4
+    return DOMAIN + b"\x95" + frame[1:-_SIG_SUFFIX_BYTES]
 
 
 def decode_unverified(data: bytes) -> Envelope:

@@ -39,7 +39,9 @@ b32 = st.binary(min_size=32, max_size=32)
 BODIES = {
     Kind.PROPOSAL: st.fixed_dictionaries(
         {"height": u64, "round": u64, "valid_round": i64,
-         "block": st.dictionaries(st.text(max_size=8), values, max_size=4)}),
+         "block": st.dictionaries(st.text(max_size=8), values, max_size=4),
+         "pol": st.lists(st.tuples(st.text(max_size=8), st.binary(min_size=64, max_size=64)).map(list),
+                         max_size=3)}),
     Kind.PREVOTE: st.fixed_dictionaries({"height": u64, "round": u64, "block_id": st.none() | b32}),
     Kind.PRECOMMIT: st.fixed_dictionaries({"height": u64, "round": u64, "block_id": st.none() | b32}),
     Kind.TX: st.fixed_dictionaries({"tx": st.binary(max_size=200)}),

@@ -111,9 +111,12 @@ class Certificate:
         _shape(len(block_id) == limits.digest_bytes, "block_id length")
         return Certificate(_get(m, "height", int), _get(m, "round", int), block_id, tuple(pairs))
 
-    def problem(self, chain: str, validators: ValidatorSet) -> str | None:
+    def problem(self, chain: str, validators: ValidatorSet,
+                known: frozenset[tuple[str, bytes]] = frozenset()) -> str | None:
         """None if every signature is a valid precommit by a distinct validator
-        and together they hold a quorum of the voting power."""
+        and together they hold a quorum of the voting power. `known` holds
+        (validator, signature) pairs of precommits for this exact (height,
+        round, block) already verified by the caller: they are not re-checked."""
         seen: set[str] = set()
         power = 0
         for vid, sig in self.signatures:
@@ -122,7 +125,7 @@ class Certificate:
                 return f"signature by unknown or repeated validator {vid!r}"
             seen.add(vid)
             vote = Vote(Kind.PRECOMMIT, self.height, self.round, self.block_id, vid, sig)
-            if not vote.verify(chain, v.public_key):
+            if (vid, sig) not in known and not vote.verify(chain, v.public_key):
                 return f"bad precommit signature of {vid!r}"
             power += v.power
         if power < validators.quorum:
@@ -225,20 +228,29 @@ class Block:
 
 @dataclass(frozen=True, slots=True)
 class Proposal:
+    """A proposal; a re-proposal (valid_round >= 0) carries its proof of lock:
+    the signatures of > 2/3 of the power prevoting this block in valid_round.
+    The paper assumes those prevotes reach everyone by gossip; carrying them
+    makes that true even for a node that missed them."""
+
     height: int
     round: int
     valid_round: int  # -1 when the proposer holds no valid value from an earlier round
     block: Block
     proposer: str
     signature: bytes
+    pol: tuple[tuple[str, bytes], ...] = ()  # (validator, prevote signature) at valid_round
 
     def body(self) -> dict[str, Any]:
-        return {"height": self.height, "round": self.round, "valid_round": self.valid_round,
-                "block": self.block.to_wire()}
+        return _proposal_body(self.height, self.round, self.valid_round, self.block, self.pol)
 
     def envelope(self, chain: str) -> codec.Envelope:
         return codec.Envelope(codec.VERSION, chain, self.proposer, Kind.PROPOSAL, self.body(),
                               self.signature)
+
+    def pol_votes(self) -> list[Vote]:
+        return [Vote(Kind.PREVOTE, self.height, self.valid_round, self.block.id, v, sig)
+                for v, sig in self.pol]
 
     @staticmethod
     def from_envelope(env: codec.Envelope) -> Proposal:
@@ -247,14 +259,26 @@ class Proposal:
         block = Block.from_wire(b["block"])
         # block.proposer is whoever built the block; a later round may re-propose it.
         _shape(block.height == b["height"], "block height vs proposal height")
-        return Proposal(b["height"], b["round"], b["valid_round"], block, env.sender, env.signature)
+        pol = b["pol"]
+        _shape(len(pol) <= limits.members_max and all(
+            isinstance(x, list) and len(x) == 2 and isinstance(x[0], str) and isinstance(x[1], bytes)
+            for x in pol), "pol")
+        _shape(not pol or b["valid_round"] >= 0, "pol without valid_round")
+        return Proposal(b["height"], b["round"], b["valid_round"], block, env.sender, env.signature,
+                        tuple((v, sig) for v, sig in pol))
+
+
+def _proposal_body(height: int, round: int, valid_round: int, block: Block,
+                   pol: tuple[tuple[str, bytes], ...]) -> dict[str, Any]:
+    return {"height": height, "round": round, "valid_round": valid_round, "block": block.to_wire(),
+            "pol": [[v, sig] for v, sig in pol]}
 
 
 def sign_proposal(chain: str, signer: crypto.Signer, proposer: str, height: int, round: int,
-                  valid_round: int, block: Block) -> Proposal:
-    body = {"height": height, "round": round, "valid_round": valid_round, "block": block.to_wire()}
+                  valid_round: int, block: Block, pol: tuple[tuple[str, bytes], ...] = ()) -> Proposal:
+    body = _proposal_body(height, round, valid_round, block, pol)
     sig = signer.sign(codec.signing_bytes(chain, proposer, Kind.PROPOSAL, body))
-    return Proposal(height, round, valid_round, block, proposer, sig)
+    return Proposal(height, round, valid_round, block, proposer, sig, pol)
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,10 @@ class _Height:
     votes: dict[tuple[Kind, int], dict[str, Vote]] = field(default_factory=dict)
     tally: dict[tuple[Kind, int], dict[bytes | None, int]] = field(default_factory=dict)
     total: dict[tuple[Kind, int], int] = field(default_factory=dict)
+    # a validator's *conflicting* votes, (kind, round) -> (validator, block_id) -> vote: they count
+    # towards their own value's tally (as if the equivocator had sent us only that one), never twice
+    # towards `total`, and they may appear in certificates
+    conflicts: dict[tuple[Kind, int], dict[tuple[str, bytes | None], Vote]] = field(default_factory=dict)
     senders: dict[int, dict[str, int]] = field(default_factory=dict)  # round -> sender -> power
     fired: set[tuple[str, int]] = field(default_factory=set)  # "first time" rules, per round
     valid: dict[bytes, bool] = field(default_factory=dict)  # block id -> valid(v)
@@ -226,18 +230,38 @@ class Replica:
             return
         self.h.proposals[p.round] = p
         self._note_sender(p.round, p.proposer)
+        self._record_pol(p)
+
+    def _record_pol(self, p: Proposal) -> None:
+        """Count the proof-of-lock prevotes a re-proposal carries (each checked)."""
+        if p.valid_round < 0:
+            return
+        have = self._votes_for(Kind.PREVOTE, p.valid_round, p.block.id)
+        for vote in p.pol_votes():
+            v = self.validators.get(vote.validator)
+            if v is None or (vote.validator, vote.signature) in have:
+                continue
+            if vote.verify(self.chain, v.public_key):
+                self._record_vote(vote)
+            else:
+                self._count("bad_pol_signature")
 
     def _record_vote(self, vote: Vote) -> None:
         key = (vote.kind, vote.round)
         slot = self.h.votes.setdefault(key, {})
         known = slot.get(vote.validator)
-        if known is not None:
-            if known.block_id != vote.block_id:
-                self._note_evidence(DuplicateVote(known, vote))
-            return
-        slot[vote.validator] = vote
         power = self.validators.power(vote.validator)
         tally = self.h.tally.setdefault(key, {})
+        if known is not None:
+            if known.block_id == vote.block_id:
+                return
+            self._note_evidence(DuplicateVote(known, vote))
+            extra = self.h.conflicts.setdefault(key, {})
+            if (vote.validator, vote.block_id) not in extra:
+                extra[(vote.validator, vote.block_id)] = vote
+                tally[vote.block_id] = tally.get(vote.block_id, 0) + power
+            return
+        slot[vote.validator] = vote
         tally[vote.block_id] = tally.get(vote.block_id, 0) + power
         self.h.total[key] = self.h.total.get(key, 0) + power
         self._note_sender(vote.round, vote.validator)
@@ -387,7 +411,8 @@ class Replica:
             return
         block = self.valid_value if self.valid_value is not None else self._build_block()
         vr = self.valid_round if self.valid_value is not None else -1
-        p = sign_proposal(self.chain, self.signer, self.me, self.height, rnd, vr, block)
+        pol = tuple(sorted(self._votes_for(Kind.PREVOTE, vr, block.id))) if vr >= 0 else ()
+        p = sign_proposal(self.chain, self.signer, self.me, self.height, rnd, vr, block, pol)
         env = p.envelope(self.chain)
         self._persist(Step.PROPOSE, env)
         self._out.append(ev.Broadcast(env))
@@ -517,15 +542,22 @@ class Replica:
         lc = block.last_commit
         if lc is None or lc.height != self.last.block.height or lc.block_id != self.last.block.id:
             return "last_commit does not certify the previous block"
-        return lc.problem(self.chain, self.validators)
+        mine = self.last.certificate
+        known = frozenset(mine.signatures) if mine.round == lc.round else frozenset()
+        return lc.problem(self.chain, self.validators, known)
 
     def _is_locked(self, block: Block) -> bool:
         return self.locked is not None and self.locked.id == block.id
 
+    def _votes_for(self, kind: Kind, rnd: int, block_id: bytes) -> set[tuple[str, bytes]]:
+        """(validator, signature) of every vote we hold for block_id, conflicting ones included."""
+        first = self.h.votes.get((kind, rnd), {}).values()
+        extra = self.h.conflicts.get((kind, rnd), {}).values()
+        return {(v.validator, v.signature) for v in (*first, *extra) if v.block_id == block_id}
+
     def _certificate(self, rnd: int, block_id: bytes) -> Certificate:
-        votes = self.h.votes.get((Kind.PRECOMMIT, rnd), {})
-        sigs = tuple(sorted((v.validator, v.signature) for v in votes.values() if v.block_id == block_id))
-        return Certificate(self.height, rnd, block_id, sigs)
+        sigs = sorted(self._votes_for(Kind.PRECOMMIT, rnd, block_id))
+        return Certificate(self.height, rnd, block_id, tuple(sigs))
 
     # ------------------------------------------------------------ sync
 

@@ -27,6 +27,9 @@ class ValidatorSet:
     validators: tuple[Validator, ...]
     _by_id: dict[str, Validator] = field(init=False, repr=False, compare=False)
     _schedule: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    total_power: int = field(init=False, compare=False)
+    quorum: int = field(init=False, compare=False)
+    skip: int = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         ids = [v.id for v in self.validators]
@@ -34,24 +37,16 @@ class ValidatorSet:
         assert all(v.power > 0 for v in self.validators) and self.validators
         object.__setattr__(self, "_by_id", {v.id: v for v in self.validators})
         object.__setattr__(self, "_schedule", _weighted_schedule(self.validators))
+        total = sum(v.power for v in self.validators)
+        object.__setattr__(self, "total_power", total)
+        # quorum: power strictly above 2/3 of the total (2f+1 for equal powers);
+        # skip: power that guarantees one honest sender, more than f (f+1).
+        object.__setattr__(self, "quorum", types.quorum_power(total))
+        object.__setattr__(self, "skip", types.max_faulty_power(total) + 1)
 
     @classmethod
     def of(cls, validators: Iterable[Validator]) -> ValidatorSet:
         return cls(tuple(sorted(validators, key=lambda v: v.id)))
-
-    @property
-    def total_power(self) -> int:
-        return sum(v.power for v in self.validators)
-
-    @property
-    def quorum(self) -> int:
-        """Power strictly above 2/3 of the total (2f+1 for equal powers)."""
-        return types.quorum_power(self.total_power)
-
-    @property
-    def skip(self) -> int:
-        """Power that guarantees one honest sender: more than f (f+1)."""
-        return types.max_faulty_power(self.total_power) + 1
 
     def get(self, ident: str) -> Validator | None:
         return self._by_id.get(ident)

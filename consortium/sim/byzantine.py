@@ -35,8 +35,8 @@ replay_memory_frames_max = 256
 @dataclass
 class Coalition:
     chain_id: str
-    members: dict[str, str]  # node id -> behaviour
-    honest: list[str]
+    members: dict[str, str]  # node id -> behaviour (may change during a run)
+    everyone: list[str]
     rng: random.Random
     signers: dict[str, crypto.Signer] = field(default_factory=dict)
     alt: dict[tuple[int, int], tuple[bytes, bytes]] = field(default_factory=dict)  # (h, r) -> (A, B)
@@ -52,7 +52,7 @@ class Coalition:
 
     @property
     def groups(self) -> tuple[list[str], list[str]]:
-        hs = sorted(self.honest)
+        hs = sorted(n for n in self.everyone if n not in self.members)
         half = (len(hs) + 1) // 2
         return hs[:half], hs[half:]
 

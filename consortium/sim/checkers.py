@@ -42,6 +42,8 @@ class Checkers:
     evidence: int = 0  # evidence items committed on the agreed chain
     txs_accepted: int = 0  # accepted txs on the agreed chain
     max_round: int = 0  # highest round in which a height was decided
+    # precommit signatures already verified, per (height, round, block): each is checked once, not per node
+    _good_sigs: dict[tuple[int, int, bytes], set[tuple[str, bytes]]] = field(default_factory=dict)
 
     def fail(self, check: str, message: str) -> None:
         assert check in CHECKS
@@ -59,8 +61,12 @@ class Checkers:
         if cert.block_id != b.id or cert.height != b.height:
             self.fail("certificate", f"{node} h={b.height}: certificate is for another block")
         else:
-            problem = cert.problem(self.chain_id, self.validators)
-            if problem:
+            slot = (cert.height, cert.round, cert.block_id)
+            known = self._good_sigs.setdefault(slot, set())
+            problem = cert.problem(self.chain_id, self.validators, frozenset(known))
+            if problem is None:
+                known.update(cert.signatures)
+            else:
                 self.fail("certificate", f"{node} h={b.height}: {problem}")
         known = self.decided.get(b.height)
         if known is None:

@@ -17,43 +17,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from consortium import codec, crypto, limits, types
-from consortium.codec import Kind
 from consortium.consensus import events as ev
 from consortium.consensus.app import Application
 from consortium.consensus.validators import Validator, ValidatorSet
 from consortium.genesis import DEFAULT_GENESIS_TIME_MS, default_params
 from consortium.sim.byzantine import BEHAVIOURS, Coalition
 from consortium.sim.checkers import Checkers
+from consortium.sim.faults import Fault
 from consortium.sim.kvapp import KVApp
 from consortium.sim.network import Network
 from consortium.sim.node import NodeConfig, SimNode
 from consortium.types import Jurisdiction
-
-FAULT_OPS = ("crash", "restart", "pause", "resume", "partition", "isolate", "drop", "duplicate",
-             "delay", "heal", "skew", "byzantine")
-
-
-@dataclass(frozen=True, slots=True)
-class Fault:
-    at_ms: int
-    op: str
-    node: str = ""
-    groups: tuple[tuple[str, ...], ...] = ()
-    symmetric: bool = True
-    value: float = 0.0  # probability for drop/duplicate, ms for delay/skew
-    behaviour: str = ""
-
-    def __post_init__(self) -> None:
-        assert self.op in FAULT_OPS, self.op
-        assert self.at_ms >= 0
-
-    def describe(self) -> str:
-        arg = self.node or ("|".join(",".join(g) for g in self.groups) if self.groups else "")
-        if self.op in ("drop", "duplicate", "delay", "skew"):
-            arg = f"{arg} {self.value:g}".strip()
-        if self.op == "byzantine":
-            arg = f"{arg} {self.behaviour}"
-        return f"{self.at_ms}ms {self.op} {arg}".rstrip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +109,7 @@ class Simulation:
         self.nodes = {s.id: SimNode(s.id, self.keys[s.id], ncfg) for s in sorted(cfg.nodes, key=lambda s: s.id)}
         self.network = Network(self.rng, {s.id: s.jurisdiction for s in cfg.nodes})
         self.coalition = Coalition(cfg.chain_id, dict(cfg.byzantine),
-                                   [i for i in ids if i not in cfg.byzantine], self.rng,
+                                   sorted(ids), self.rng,
                                    {i: self.nodes[i].signer for i in ids})
         self.checkers = Checkers(cfg.chain_id, self.validators, cfg.app_factory(), cfg.invariants)
         self.now = 0
@@ -146,6 +120,7 @@ class Simulation:
         self._trace = hashlib.sha256()
         self._tx_i = 0
         self.counts = {"frames_sent": 0, "frames_delivered": 0, "timers": 0, "txs_submitted": 0}
+        self._commits = 0
         self._heal_ms = 0
         self._heights_at_heal: dict[str, int] = {}
 
@@ -185,8 +160,9 @@ class Simulation:
                 self.now = limit
                 break
             self.now = at
+            commits = self._commits
             self._dispatch(kind, data)
-            if self.now >= last_fault and self._done():
+            if self._commits != commits and self.now >= last_fault and self._done():
                 break
             if progress is not None and kind == _TIMER:
                 progress(min(self._min_height(), self.cfg.heights), self.cfg.heights)
@@ -254,6 +230,7 @@ class Simulation:
                 self._push(self.now + a.delay_ms, _TIMER, (node.id, self._epoch[node.id], t))
 
     def _on_commit(self, node: SimNode, c: ev.Commit) -> None:
+        self._commits += 1
         self._trace.update(b"C%d|%s|%d|" % (self.now, node.id.encode(), c.block.height) + c.block.id + c.state_root)
         if self.honest(node.id):
             self.checkers.on_commit(node.id, c)
@@ -352,7 +329,8 @@ class Simulation:
         return SimResult(
             ok=self.checkers.ok, checks=summary, virtual_ms=self.now,
             heights={i: n.height for i, n in self.nodes.items()},
-            messages={**self.counts, **self.network.stats()}, dropped=dict(sorted(dropped.items())),
+            messages={**self.counts, **self.network.stats()},
+            dropped={str(k): v for k, v in sorted(dropped.items())},
             evidence_committed=self.checkers.evidence, max_round=self.checkers.max_round,
             txs_committed=self.checkers.txs_accepted, trace_digest=self._trace.hexdigest(), liveness=live,
             faults=[f.describe() for f in sorted(self.cfg.faults, key=lambda f: f.at_ms)],
