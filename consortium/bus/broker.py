@@ -224,17 +224,25 @@ def client_credentials(run_dir: Path, *, create: bool = False) -> tuple[str, str
 
 
 def write_mosquitto_config(home: Path, run_dir: Path, *, host: str, port: int) -> Path:
-    """Write RUN/mosquitto/{mosquitto.conf, passwd (hashed by mosquitto_passwd), acl};
-    return the conf path. Regenerated on every start, so it follows HOME."""
+    """Write RUN/mosquitto/{mosquitto.conf, passwd, acl}; return the conf path.
+    Regenerated on every start, so it always follows HOME."""
+    passwd, acl = write_mosquitto_auth(home, run_dir)
+    conf = passwd.parent / "mosquitto.conf"
+    _write_private(conf, render_mosquitto_conf(host, port, passwd, acl))
+    return conf
+
+
+def write_mosquitto_auth(home: Path, run_dir: Path) -> tuple[Path, Path]:
+    """Write RUN/mosquitto/passwd (hashed by mosquitto_passwd) and RUN/mosquitto/acl,
+    and RUN/client.json; return (passwd, acl). Also used by docker/compose.yaml."""
     users = broker_users(home, run_dir)
     conf_dir = run_dir / "mosquitto"
     conf_dir.mkdir(parents=True, exist_ok=True)
-    passwd, acl, conf = conf_dir / "passwd", conf_dir / "acl", conf_dir / "mosquitto.conf"
+    passwd, acl = conf_dir / "passwd", conf_dir / "acl"
     _write_private(passwd, "".join(f"{_safe(u.username)}:{_safe(u.password)}\n" for u in users))
     _hash_passwords(passwd)
     _write_private(acl, render_acl(users))
-    _write_private(conf, render_mosquitto_conf(host, port, passwd, acl))
-    return conf
+    return passwd, acl
 
 
 def render_acl(users: list[BrokerUser]) -> str:
@@ -483,3 +491,31 @@ def _write_private(path: Path, text: str) -> None:
         os.write(fd, text.encode())
     finally:
         os.close(fd)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m consortium.bus.broker auth --home H --run-dir R`: write the
+    mosquitto password and ACL files for a broker started by someone else
+    (docker compose). Brokers the CLI starts write them themselves."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m consortium.bus.broker")
+    sub = parser.add_subparsers(dest="command", required=True)
+    auth = sub.add_parser("auth", help="write RUN/mosquitto/{passwd,acl} and RUN/client.json from HOME")
+    auth.add_argument("--home", type=Path, required=True)
+    auth.add_argument("--run-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    try:
+        passwd, acl = write_mosquitto_auth(args.home, args.run_dir)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {passwd} and {acl}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
