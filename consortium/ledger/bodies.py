@@ -1,0 +1,440 @@
+"""The body of every transaction kind: fields, their checks, and stateless rules.
+
+Kinds named after DCSA PINT action codes (ISSUE, TRANSFER, ENDORSE, ...) are
+the PINT acts; PLEDGE, RELEASE, TRUST_RECEIPT and VOID are this ledger's
+extensions for trade finance and reissue. Every body is a map on the wire
+with exactly these fields (optional ones present as nil).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, ClassVar
+
+from consortium import limits
+from consortium.ledger import dcsa
+from consortium.ledger.codes import Code
+from consortium.ledger.fields import (
+    Amount,
+    Blob,
+    Currency,
+    DateText,
+    Digest32,
+    Flag,
+    Hex64,
+    Int,
+    Many,
+    Nested,
+    OneOf,
+    Opt,
+    OptDate,
+    OptHex64,
+    OptPartyId,
+    PartyId,
+    Ref,
+    Shape,
+    Text,
+    TxError,
+    UnLoc,
+    bad,
+)
+
+DOCUMENT_TEXT_MAX = 60_000  # a transport document's JSON text; a tx stays <= tx_bytes_max
+SEALED_BYTES_MAX = 16_384
+SEALED_BYTES_MIN = 48  # a sealed box is 32 (ephemeral key) + 16 (MAC) + the message
+
+PARTY_ROLES = ("shipper", "consignee", "bank", "carrier")
+JURISDICTIONS = ("CN-SH", "HK")
+AMENDMENT_REASONS = ("SWTP", "COD", "SWI")  # PINT Transaction.reasonCode
+LC_DOCUMENTS = ("BL", "INVOICE", "PACKING_LIST", "INSURANCE", "CERT_ORIGIN", "INSPECTION")
+#: Discrepancies the ledger detects itself at presentation (see rules/credit.py).
+LEDGER_DISCREPANCIES = ("AMOUNT_EXCEEDS", "CURRENCY", "LATE_SHIPMENT", "LATE_PRESENTATION",
+                        "PORT_OF_LOADING", "PORT_OF_DISCHARGE", "MISSING_DOCUMENT", "NOT_ON_BOARD")
+#: Discrepancies only a document examiner can see; a refusal notice may cite them too.
+EXAMINER_DISCREPANCIES = ("GOODS_DESCRIPTION", "INCONSISTENT_DATA", "INVOICE_PARTY", "OTHER")
+DISPOSALS = ("HOLD", "HOLD_PENDING_WAIVER", "RETURN", "PRIOR_INSTRUCTIONS")  # UCP 600 art. 16(c)(iii)
+FINANCING_KINDS = ("PRE_SHIPMENT", "RECEIVABLES", "CARGO_PLEDGE")
+COLLATERAL_TYPES = ("EBL", "INVOICE", "PO", "WAREHOUSE_RECEIPT")
+DATA_CATEGORIES = ("KYC", "INVOICE", "CUSTOMS", "LOGISTICS", "PAYMENT")
+PURPOSES = ("TRADE_FINANCE", "LC_EXAMINATION", "CREDIT_ASSESSMENT", "COMPLIANCE")
+
+
+@dataclass(frozen=True, slots=True)
+class Body(Shape):
+    KIND: ClassVar[str] = ""
+
+
+# ------------------------------------------------------------------ parties
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterParty(Body):
+    KIND: ClassVar[str] = "REGISTER_PARTY"
+    party_id: PartyId
+    name: Annotated[str, Text(140)]
+    role: Annotated[str, OneOf(PARTY_ROLES)]
+    jurisdiction: Annotated[str, OneOf(JURISDICTIONS)]
+    public_key: Annotated[bytes, Blob(limits.public_key_bytes, limits.public_key_bytes)]
+
+
+# ------------------------------------------------------------------ eBL (DCSA PINT 3.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Issue(Body):
+    """ISSUE by the carrier from a DCSA transport document (JSON text).
+
+    `checksum` is the carrier's declaration (PINT IssuanceManifest.documentChecksum);
+    the ledger recomputes it (INCD on mismatch). `issue_to` is PINT's issueTo;
+    `consignee` (straight bills) and `endorsee` (to-order bills) map the document's
+    parties to ledger parties and must be given exactly when the document names
+    them. `supersedes` names the voided eBL this amended document reissues."""
+
+    KIND: ClassVar[str] = "ISSUE"
+    document: Annotated[str, Text(DOCUMENT_TEXT_MAX)]
+    checksum: Hex64
+    issue_to: PartyId
+    consignee: OptPartyId
+    endorsee: OptPartyId
+    supersedes: OptHex64
+    doc: dcsa.TransportDoc = field(init=False, repr=False, compare=False)
+
+    def validate(self) -> None:
+        doc = dcsa.parse_transport_document(self.document)
+        if doc.checksum != self.checksum:
+            raise TxError(Code.INCD, f"declared checksum {self.checksum[:12]}... but the document's "
+                                     f"RFC 8785 SHA-256 is {doc.checksum[:12]}...")
+        if (self.consignee is not None) != doc.has_consignee or (doc.is_to_order and self.consignee):
+            raise bad("Issue.consignee", "must be given exactly for a straight bill that names a consignee")
+        if (self.endorsee is not None) != doc.has_endorsee:
+            raise bad("Issue.endorsee", "must be given exactly when the document names an endorsee")
+        object.__setattr__(self, "doc", doc)
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer(Body):
+    KIND: ClassVar[str] = "TRANSFER"
+    ebl: Hex64
+    recipient: PartyId
+
+
+@dataclass(frozen=True, slots=True)
+class Endorse(Body):
+    KIND: ClassVar[str] = "ENDORSE"
+    ebl: Hex64
+    recipient: PartyId
+
+
+@dataclass(frozen=True, slots=True)
+class EndorseToOrder(Body):
+    KIND: ClassVar[str] = "ENDORSE_TO_ORDER"
+    ebl: Hex64
+    recipient: PartyId
+
+
+@dataclass(frozen=True, slots=True)
+class BlankEndorse(Body):
+    KIND: ClassVar[str] = "BLANK_ENDORSE"
+    ebl: Hex64
+
+
+@dataclass(frozen=True, slots=True)
+class Sign(Body):
+    KIND: ClassVar[str] = "SIGN"
+    ebl: Hex64
+
+
+@dataclass(frozen=True, slots=True)
+class SurrenderForDelivery(Body):
+    KIND: ClassVar[str] = "SURRENDER_FOR_DELIVERY"
+    ebl: Hex64
+    recipient: PartyId
+
+
+@dataclass(frozen=True, slots=True)
+class SurrenderForAmendment(Body):
+    KIND: ClassVar[str] = "SURRENDER_FOR_AMENDMENT"
+    ebl: Hex64
+    recipient: PartyId
+    reason_code: Annotated[str | None, Opt(OneOf(AMENDMENT_REASONS))]
+
+
+@dataclass(frozen=True, slots=True)
+class Sacc(Body):
+    KIND: ClassVar[str] = "SACC"
+    ebl: Hex64
+
+
+@dataclass(frozen=True, slots=True)
+class Srej(Body):
+    KIND: ClassVar[str] = "SREJ"
+    ebl: Hex64
+
+
+@dataclass(frozen=True, slots=True)
+class Void(Body):
+    """VOID by the issuing carrier after SACC of a surrender for amendment.
+    `paper` records a switch to paper (reason SWTP): the title now lives off-ledger."""
+
+    KIND: ClassVar[str] = "VOID"
+    ebl: Hex64
+    paper: Annotated[bool, Flag()]
+
+
+@dataclass(frozen=True, slots=True)
+class Pledge(Body):
+    """The possessor pledges the eBL: possession passes to the pledgee bank.
+    `financing` ties the pledge to that financing's collateral reservation."""
+
+    KIND: ClassVar[str] = "PLEDGE"
+    ebl: Hex64
+    pledgee: PartyId
+    financing: Annotated[str | None, Opt(Text(64, r"[A-Za-z0-9][A-Za-z0-9._:-]*"))]
+
+
+@dataclass(frozen=True, slots=True)
+class Release(Body):
+    KIND: ClassVar[str] = "RELEASE"
+    ebl: Hex64
+
+
+@dataclass(frozen=True, slots=True)
+class TrustReceipt(Body):
+    KIND: ClassVar[str] = "TRUST_RECEIPT"
+    ebl: Hex64
+
+
+# ------------------------------------------------------------------ cargo events (DCSA T&T 3.0)
+
+
+@dataclass(frozen=True, slots=True)
+class CargoEvents(Body):
+    """A T&T payload as published, `{"events": [...]}` (JSON text)."""
+
+    KIND: ClassVar[str] = "CARGO_EVENT"
+    events: Annotated[str, Text(DOCUMENT_TEXT_MAX)]
+    parsed: tuple[dcsa.CargoEvent, ...] = field(init=False, repr=False, compare=False)
+
+    def validate(self) -> None:
+        object.__setattr__(self, "parsed", dcsa.parse_events(self.events))
+
+
+# ------------------------------------------------------------------ letters of credit (UCP 600)
+
+
+@dataclass(frozen=True, slots=True)
+class LcIssue(Body):
+    KIND: ClassVar[str] = "LC_ISSUE"
+    lc_id: Ref
+    applicant: PartyId
+    beneficiary: PartyId
+    advising_bank: PartyId
+    currency: Currency
+    amount: Amount
+    expiry_date: DateText
+    latest_shipment_date: DateText
+    port_of_loading: UnLoc
+    port_of_discharge: UnLoc
+    goods: Annotated[str, Text(512)]
+    documents_required: Annotated[tuple[str, ...], Many(OneOf(LC_DOCUMENTS), 1, len(LC_DOCUMENTS))]
+    presentation_days: Annotated[int, Int(1, 90)]
+
+    def validate(self) -> None:
+        if self.latest_shipment_date > self.expiry_date:
+            raise bad("LcIssue.latest_shipment_date", "must not be after the expiry date")
+        if len({self.applicant, self.beneficiary}) != 2:
+            raise bad("LcIssue.beneficiary", "must differ from the applicant")
+
+
+@dataclass(frozen=True, slots=True)
+class LcAdvise(Body):
+    KIND: ClassVar[str] = "LC_ADVISE"
+    lc_id: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class LcAmend(Body):
+    """Proposed changes; nil keeps a term. Binding only once the beneficiary accepts."""
+
+    KIND: ClassVar[str] = "LC_AMEND"
+    lc_id: Ref
+    amount: Annotated[int | None, Opt(Int(1, 10**15))]
+    expiry_date: OptDate
+    latest_shipment_date: OptDate
+    documents_required: Annotated[tuple[str, ...] | None,
+                                  Opt(Many(OneOf(LC_DOCUMENTS), 1, len(LC_DOCUMENTS)))]
+
+    def validate(self) -> None:
+        if all(v is None for v in (self.amount, self.expiry_date, self.latest_shipment_date,
+                                   self.documents_required)):
+            raise bad("LcAmend", "must change at least one term")
+
+
+@dataclass(frozen=True, slots=True)
+class LcAmendAccept(Body):
+    KIND: ClassVar[str] = "LC_AMEND_ACCEPT"
+    lc_id: Ref
+    amendment: Annotated[int, Int(1, 64)]
+
+
+@dataclass(frozen=True, slots=True)
+class LcAmendReject(Body):
+    KIND: ClassVar[str] = "LC_AMEND_REJECT"
+    lc_id: Ref
+    amendment: Annotated[int, Int(1, 64)]
+
+
+@dataclass(frozen=True, slots=True)
+class LcPresent(Body):
+    """The beneficiary presents: the eBL passes to the issuing bank (a TRANSFER in its
+    chain) together with the listed documents; the ledger records its own findings."""
+
+    KIND: ClassVar[str] = "LC_PRESENT"
+    lc_id: Ref
+    presentation_id: Ref
+    ebl: Hex64
+    invoice_amount: Amount
+    currency: Currency
+    documents: Annotated[tuple[str, ...], Many(OneOf(LC_DOCUMENTS), 0, len(LC_DOCUMENTS))]
+
+
+@dataclass(frozen=True, slots=True)
+class LcHonour(Body):
+    KIND: ClassVar[str] = "LC_HONOUR"
+    lc_id: Ref
+    presentation_id: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class LcRefuse(Body):
+    """The single notice of refusal (UCP 600 art. 16(c)): every discrepancy, and the
+    bank's disposal of the documents."""
+
+    KIND: ClassVar[str] = "LC_REFUSE"
+    lc_id: Ref
+    presentation_id: Ref
+    discrepancies: Annotated[tuple[str, ...],
+                             Many(OneOf(LEDGER_DISCREPANCIES + EXAMINER_DISCREPANCIES), 1, 12)]
+    disposal: Annotated[str, OneOf(DISPOSALS)]
+
+
+@dataclass(frozen=True, slots=True)
+class LcWaive(Body):
+    KIND: ClassVar[str] = "LC_WAIVE"
+    lc_id: Ref
+    presentation_id: Ref
+
+
+# ------------------------------------------------------------------ financing
+
+
+@dataclass(frozen=True, slots=True)
+class Collateral(Shape):
+    """A fingerprint: an eBL's document checksum, or SHA-256 (hex) of another document."""
+
+    type: Annotated[str, OneOf(COLLATERAL_TYPES)]
+    fingerprint: Hex64
+
+
+@dataclass(frozen=True, slots=True)
+class FinRequest(Body):
+    KIND: ClassVar[str] = "FIN_REQUEST"
+    fin_id: Ref
+    kind: Annotated[str, OneOf(FINANCING_KINDS)]
+    lender: PartyId
+    currency: Currency
+    amount: Amount
+    collateral: Annotated[tuple[Collateral, ...], Many(Nested(Collateral), 1, 8)]
+
+    def validate(self) -> None:
+        if len({c.fingerprint for c in self.collateral}) != len(self.collateral):
+            raise bad("FinRequest.collateral", "must not list a fingerprint twice")
+        types = {c.type for c in self.collateral}
+        need = {"PRE_SHIPMENT": {"PO"}, "RECEIVABLES": {"INVOICE"},
+                "CARGO_PLEDGE": {"EBL", "WAREHOUSE_RECEIPT"}}[self.kind]
+        if not types & need:
+            raise bad("FinRequest.collateral", f"of a {self.kind} financing must include one of {sorted(need)}")
+
+
+@dataclass(frozen=True, slots=True)
+class FinApprove(Body):
+    KIND: ClassVar[str] = "FIN_APPROVE"
+    fin_id: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class FinDecline(Body):
+    KIND: ClassVar[str] = "FIN_DECLINE"
+    fin_id: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class FinRepay(Body):
+    """The lender acknowledges a repayment (money moves off-ledger)."""
+
+    KIND: ClassVar[str] = "FIN_REPAY"
+    fin_id: Ref
+    amount: Amount
+
+
+# ------------------------------------------------------------------ cross-border data
+
+
+@dataclass(frozen=True, slots=True)
+class DataAttest(Body):
+    """SDB attests mainland data: SHA-256(salt || payload) and metadata, never the data."""
+
+    KIND: ClassVar[str] = "DATA_ATTEST"
+    data_id: Ref
+    owner: PartyId
+    category: Annotated[str, OneOf(DATA_CATEGORIES)]
+    salted_hash: Digest32
+    schema: Ref
+    size: Annotated[int, Int(1, 2**32)]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentGrant(Body):
+    KIND: ClassVar[str] = "CONSENT_GRANT"
+    data_id: Ref
+    grantee: PartyId
+    purpose: Annotated[str, OneOf(PURPOSES)]
+    expires: OptDate
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRevoke(Body):
+    KIND: ClassVar[str] = "CONSENT_REVOKE"
+    data_id: Ref
+    grantee: PartyId
+    purpose: Annotated[str, OneOf(PURPOSES)]
+
+
+@dataclass(frozen=True, slots=True)
+class DataShare(Body):
+    """The payload sealed (client-side) to the recipient; when the recipient is a Hong
+    Kong bank, a second copy sealed to HKMA, its supervisor (see rules/data.py)."""
+
+    KIND: ClassVar[str] = "DATA_SHARE"
+    share_id: Ref
+    data_id: Ref
+    recipient: PartyId
+    purpose: Annotated[str, OneOf(PURPOSES)]
+    sealed: Annotated[bytes, Blob(SEALED_BYTES_MIN, SEALED_BYTES_MAX)]
+    regulator_sealed: Annotated[bytes | None, Opt(Blob(SEALED_BYTES_MIN, SEALED_BYTES_MAX))]
+
+
+# ------------------------------------------------------------------ the registry
+
+ALL: tuple[type[Body], ...] = (
+    RegisterParty, Issue, Transfer, Endorse, EndorseToOrder, BlankEndorse, Sign, SurrenderForDelivery,
+    SurrenderForAmendment, Sacc, Srej, Void, Pledge, Release, TrustReceipt, CargoEvents, LcIssue, LcAdvise,
+    LcAmend, LcAmendAccept, LcAmendReject, LcPresent, LcHonour, LcRefuse, LcWaive, FinRequest, FinApprove,
+    FinDecline, FinRepay, DataAttest, ConsentGrant, ConsentRevoke, DataShare,
+)
+BY_KIND: dict[str, type[Body]] = {cls.KIND: cls for cls in ALL}
+KINDS: tuple[str, ...] = tuple(sorted(BY_KIND))
+
+assert len(BY_KIND) == len(ALL), "kinds are unique"
+assert all(len(k) <= limits.kind_bytes_max for k in BY_KIND)
+assert DOCUMENT_TEXT_MAX < limits.tx_bytes_max

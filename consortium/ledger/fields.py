@@ -1,0 +1,277 @@
+"""Self-validating frozen shapes: fields declared once, with their checks.
+
+A `Shape` subclass is a frozen slotted dataclass whose fields are annotated as
+`Annotated[type, Check]`. Constructing one runs every check (so a body built by
+our own builder and one decoded from a peer pass the same gate), and
+`Shape.parse` accepts an untrusted map only with exactly the declared keys.
+A failed check raises `TxError` with reason BENV and names the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, fields
+from typing import Annotated, Any, ClassVar, TypeVar, get_args, get_origin, get_type_hints
+
+from consortium import limits
+from consortium.errors import RemoteError
+from consortium.ledger.codes import Code
+from consortium.types import id_problem
+
+INT_MAX = 2**63 - 1
+AMOUNT_MAX = 10**15  # minor units: a quadrillion cents is more than any trade
+
+
+class TxError(RemoteError):
+    """A transaction that can never be valid (stateless): malformed, bad signature, PII, ..."""
+
+    def __init__(self, reason: Code, detail: str = "") -> None:
+        super().__init__(str(reason), detail)
+        self.code = reason
+
+
+def bad(where: str, problem: str) -> TxError:
+    return TxError(Code.BENV, f"{where} {problem}")
+
+
+class Check:
+    """Validates (and may normalise, e.g. list -> tuple) one field value."""
+
+    def check(self, value: Any, where: str) -> Any:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class Text(Check):
+    max_len: int
+    pattern: str | None = None
+    min_len: int = 1
+
+    def check(self, value: Any, where: str) -> Any:
+        if not isinstance(value, str):
+            raise bad(where, "must be a string")
+        if not self.min_len <= len(value) <= self.max_len:
+            raise bad(where, f"must be {self.min_len}..{self.max_len} characters")
+        if self.pattern is not None and not _compiled(self.pattern).fullmatch(value):
+            raise bad(where, f"must match {self.pattern}")
+        if any(ord(c) < 0x20 and c not in "\n\t" for c in value):
+            raise bad(where, "must not contain control characters")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Id(Check):
+    """A member or party id (types.id_problem)."""
+
+    def check(self, value: Any, where: str) -> Any:
+        problem = id_problem(value)
+        if problem is not None:
+            raise bad(where, problem)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Date(Check):
+    """An ISO calendar date YYYY-MM-DD (dates are text in the state: no floats, no tz)."""
+
+    def check(self, value: Any, where: str) -> Any:
+        if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
+            raise bad(where, "must be a date YYYY-MM-DD")
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise bad(where, "is not a calendar date") from None
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Int(Check):
+    lo: int = 0
+    hi: int = INT_MAX
+
+    def check(self, value: Any, where: str) -> Any:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise bad(where, "must be an integer")
+        if not self.lo <= value <= self.hi:
+            raise bad(where, f"must be in {self.lo}..{self.hi}")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Flag(Check):
+    def check(self, value: Any, where: str) -> Any:
+        if not isinstance(value, bool):
+            raise bad(where, "must be a boolean")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Blob(Check):
+    lo: int
+    hi: int
+
+    def check(self, value: Any, where: str) -> Any:
+        if not isinstance(value, bytes):
+            raise bad(where, "must be bytes")
+        if not self.lo <= len(value) <= self.hi:
+            raise bad(where, f"must be {self.lo}..{self.hi} bytes")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class OneOf(Check):
+    values: tuple[str, ...]
+
+    def check(self, value: Any, where: str) -> Any:
+        if value not in self.values:
+            raise bad(where, f"must be one of {', '.join(self.values)}")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Opt(Check):
+    inner: Check
+
+    def check(self, value: Any, where: str) -> Any:
+        return None if value is None else self.inner.check(value, where)
+
+
+@dataclass(frozen=True, slots=True)
+class Many(Check):
+    """A list (stored as a tuple) of `inner` items; unique items keep one meaning per entry."""
+
+    inner: Check
+    lo: int
+    hi: int
+    unique: bool = True
+
+    def check(self, value: Any, where: str) -> Any:
+        if not isinstance(value, (list, tuple)):
+            raise bad(where, "must be a list")
+        if not self.lo <= len(value) <= self.hi:
+            raise bad(where, f"must hold {self.lo}..{self.hi} items")
+        items = tuple(self.inner.check(v, f"{where}[{i}]") for i, v in enumerate(value))
+        if self.unique and len({_hashable(v) for v in items}) != len(items):
+            raise bad(where, "must not repeat an item")
+        return items
+
+
+@dataclass(frozen=True, slots=True)
+class Nested(Check):
+    """A map parsed into another Shape."""
+
+    shape: type[Shape]
+
+    def check(self, value: Any, where: str) -> Any:
+        if isinstance(value, self.shape):
+            return value
+        return self.shape.parse(value, where)
+
+
+# ------------------------------------------------------------------ common field types
+
+HEX64_RE = r"[0-9a-f]{64}"
+REF_RE = r"[A-Za-z0-9][A-Za-z0-9._:-]*"
+UNLOC_RE = r"[A-Z]{2}[A-Z2-9]{3}"
+
+PartyId = Annotated[str, Id()]
+OptPartyId = Annotated[str | None, Opt(Id())]
+Hex64 = Annotated[str, Text(64, HEX64_RE, 64)]
+OptHex64 = Annotated[str | None, Opt(Text(64, HEX64_RE, 64))]
+Ref = Annotated[str, Text(64, REF_RE)]
+DateText = Annotated[str, Date()]
+OptDate = Annotated[str | None, Opt(Date())]
+Amount = Annotated[int, Int(1, AMOUNT_MAX)]
+Currency = Annotated[str, Text(3, r"[A-Z]{3}", 3)]
+UnLoc = Annotated[str, Text(5, UNLOC_RE, 5)]
+Digest32 = Annotated[bytes, Blob(limits.digest_bytes, limits.digest_bytes)]
+
+
+# ------------------------------------------------------------------ the Shape base
+
+S = TypeVar("S", bound="Shape")
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """Base of every tx body and body part: validates itself on construction."""
+
+    EXTRA: ClassVar[tuple[str, ...]] = ()  # derived (init=False) fields, not on the wire
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        for field_name, check in spec(type(self)):
+            value = getattr(self, field_name)
+            fixed = check.check(value, f"{name}.{field_name}")
+            if fixed is not value:
+                object.__setattr__(self, field_name, fixed)  # list -> tuple, frozen
+        self.validate()
+
+    def validate(self) -> None:
+        """Cross-field checks of a subclass (raise TxError)."""
+
+    @classmethod
+    def parse(cls: type[S], raw: Any, where: str = "") -> S:
+        where = where or cls.__name__
+        if not isinstance(raw, dict):
+            raise bad(where, "must be a map")
+        names = [n for n, _ in spec(cls)]
+        if set(raw) != set(names):
+            missing = sorted(set(names) - set(raw))
+            extra = sorted(set(raw) - set(names))
+            raise bad(where, f"fields differ from the schema (missing {missing}, unexpected {extra})")
+        return cls(**raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {n: plain(getattr(self, n)) for n, _ in spec(type(self))}
+
+
+def plain(value: Any) -> Any:
+    """A wire value: tuples become lists, shapes become maps."""
+    if isinstance(value, Shape):
+        return value.to_dict()
+    if isinstance(value, tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+_SPECS: dict[type, tuple[tuple[str, Check], ...]] = {}
+
+
+def spec(cls: type) -> tuple[tuple[str, Check], ...]:
+    """(field name, check) of every wire field of a Shape subclass, cached per class."""
+    cached = _SPECS.get(cls)
+    if cached is not None:
+        return cached
+    hints = get_type_hints(cls, include_extras=True)
+    out: list[tuple[str, Check]] = []
+    for f in fields(cls):
+        if not f.init:
+            continue
+        hint = hints[f.name]
+        if get_origin(hint) is not Annotated:
+            raise TypeError(f"{cls.__name__}.{f.name} has no Check")
+        checks = [a for a in get_args(hint)[1:] if isinstance(a, Check)]
+        assert len(checks) == 1, f"{cls.__name__}.{f.name} needs exactly one Check"
+        out.append((f.name, checks[0]))
+    _SPECS[cls] = tuple(out)
+    return _SPECS[cls]
+
+
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _compiled(pattern: str) -> re.Pattern[str]:
+    found = _PATTERNS.get(pattern)
+    if found is None:
+        found = _PATTERNS[pattern] = re.compile(pattern)
+    return found
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, Shape):
+        return repr(value.to_dict())
+    return value
+

@@ -1,0 +1,219 @@
+"""The Ledger: consortium.consensus.app.Application over the trade state machine.
+
+Theory of operation, per transaction of a decided block (apply_block):
+
+    1. decode (shape, body rules, plaintext mainland PII)   -> BENV / INCD / PII
+    2. chain id is ours                                       -> BENV
+    3. the actor is registered with a key; signature verifies -> BSIG
+    4. the nonce is fresh (tx.py, replay protection)          -> DUPE
+       -- from here on the nonce is consumed, accepted or not --
+    5. the actor's role may submit this kind                  -> ROLE
+    6. the kind's rule, atomically (state transaction)        -> OK or a reason code
+
+Steps 1-3 are stateless validity (check_block: a block holding such a tx is
+invalid); check_tx runs 1-5 against the committed state without changing it.
+Decoding and signature verification are pure functions of the bytes (and the
+signer's fixed key), so their outcome is memoised by tx hash in a bounded
+FIFO: check_block then apply_block verify each signature once. The memo never
+affects results, only speed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from consortium import crypto, limits
+from consortium.consensus.app import BlockContext, TxResult
+from consortium.genesis import Genesis
+from consortium.ledger import records as r
+from consortium.ledger import rules
+from consortium.ledger import state as t
+from consortium.ledger.banking import local_date
+from consortium.ledger.bodies import RegisterParty
+from consortium.ledger.codes import Code
+from consortium.ledger.fields import TxError
+from consortium.ledger.rules import Ctx, Reject
+from consortium.ledger.state import State
+from consortium.ledger.tx import NONCE_WINDOW, Tx, decode_tx
+from consortium.types import Role
+
+MEMO_MAX = limits.mempool_txs_max  # decoded/verified txs kept; FIFO eviction
+
+
+@dataclass(slots=True)
+class _Memo:
+    tx: Tx | None
+    error: TxError | None
+    verified_key: bytes | None = None
+
+
+class Ledger:
+    """One node's ledger. Deterministic in (genesis, sequence of applied blocks)."""
+
+    def __init__(self, genesis: Genesis) -> None:
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self.state = State()
+        self._memo: dict[bytes, _Memo] = {}
+        #: Scratch space for invariants.check_invariants (not state; see there).
+        self.invariant_cache: dict[bytes, bool] = {}
+        self._install_genesis()
+
+    def _install_genesis(self) -> None:
+        for m in self.genesis.members:
+            self.state.put(t.PARTY, m.id, r.Party(id=m.id, name=m.name, role=m.role.value,
+                                                  jurisdiction=m.jurisdiction.value, public_key=m.public_key,
+                                                  member=True, registered_by="genesis", height=0))
+        for p in self.genesis.parties:
+            assert self.state.get(t.PARTY, p.id) is None, f"party {p.id} is also a member"
+            self.state.put(t.PARTY, p.id, r.Party(id=p.id, name=p.name, role=p.role.value,
+                                                  jurisdiction=p.jurisdiction.value, public_key=p.public_key,
+                                                  member=False, registered_by="genesis", height=0))
+        self.state.put(t.META, "chain", r.Meta(height=0, time_ms=self.genesis.genesis_time_ms))
+
+    # ---------------------------------------------------------------- Application
+
+    def check_tx(self, tx: bytes) -> str | None:
+        try:
+            decoded = self._authentic(tx, {})
+            self._check_nonce(decoded)
+            self._check_role(decoded)
+        except (TxError, Reject) as exc:
+            return str(exc.code)
+        return None
+
+    def check_block(self, ctx: BlockContext, txs: Sequence[bytes]) -> str | None:
+        if len(txs) > limits.block_txs_max or sum(len(x) for x in txs) > limits.block_bytes_max:
+            return str(Code.BENV)
+        registered: dict[str, bytes] = {}  # parties registered earlier in this block
+        for raw in txs:
+            try:
+                tx = self._authentic(raw, registered)
+            except TxError as exc:
+                return str(exc.code)
+            if isinstance(tx.body, RegisterParty) and self._may_register(tx.actor):
+                registered.setdefault(tx.body.party_id, tx.body.public_key)
+        return None
+
+    def apply_block(self, ctx: BlockContext, txs: Sequence[bytes]) -> list[TxResult]:
+        today = local_date(ctx.time_ms)
+        results = [self._apply_one(ctx, today, raw) for raw in txs]
+        self.state.put(t.META, "chain", r.Meta(height=ctx.height, time_ms=ctx.time_ms))
+        return results
+
+    def state_root(self) -> bytes:
+        return self.state.root()
+
+    def snapshot(self) -> bytes:
+        return self.state.snapshot(self.chain_id)
+
+    def restore(self, snapshot: bytes) -> None:
+        self.state = State.restore(snapshot, self.chain_id)
+        self.invariant_cache.clear()
+
+    # ---------------------------------------------------------------- one transaction
+
+    def _apply_one(self, ctx: BlockContext, today: dt.date, raw: bytes) -> TxResult:
+        h = crypto.digest(raw) if isinstance(raw, bytes) else bytes(32)
+        try:
+            tx = self._authentic(raw, {})
+            self._check_nonce(tx)
+        except (TxError, Reject) as exc:
+            return TxResult(h, str(exc.code), exc.detail)
+        self._consume_nonce(tx)
+        c = Ctx(height=ctx.height, time_ms=ctx.time_ms, today=today, tx=tx)
+        self.state.begin()
+        try:
+            self._check_role(tx)
+            rules.HANDLERS[tx.kind](self.state, c, tx.body)
+        except Reject as exc:
+            self.state.rollback()
+            return TxResult(h, str(exc.code), exc.detail)
+        except Exception as exc:  # a bug: keep the node alive, keep nodes in step
+            self.state.rollback()
+            return TxResult(h, str(Code.INTERNAL), f"{type(exc).__name__}: {exc}"[:200])
+        self.state.commit()
+        return TxResult(h, str(Code.OK), "")
+
+    def _authentic(self, raw: bytes, registered: dict[str, bytes]) -> Tx:
+        """Steps 1-3: decoded, ours, signed by its registered actor (memoised)."""
+        if not isinstance(raw, bytes):
+            raise TxError(Code.BENV, "transaction is not bytes")
+        h = crypto.digest(raw)
+        memo = self._memo.get(h)
+        if memo is None:
+            try:
+                memo = _Memo(decode_tx(raw), None)
+            except TxError as exc:
+                memo = _Memo(None, exc)
+            self._remember(h, memo)
+        if memo.tx is None:
+            assert memo.error is not None
+            raise memo.error
+        tx = memo.tx
+        if tx.chain_id != self.chain_id:
+            raise TxError(Code.BENV, f"transaction for chain {tx.chain_id!r}, this is {self.chain_id!r}")
+        actor = self.state.get(t.PARTY, tx.actor)
+        key = actor.public_key if actor is not None else registered.get(tx.actor, b"")
+        if not key:
+            raise TxError(Code.BSIG, f"{tx.actor} has no registered key")
+        if memo.verified_key != key:
+            if not tx.signed_by(key):
+                raise TxError(Code.BSIG, f"signature does not verify with {tx.actor}'s key")
+            memo.verified_key = key
+        return tx
+
+    def _remember(self, h: bytes, memo: _Memo) -> None:
+        if len(self._memo) >= MEMO_MAX:
+            del self._memo[next(iter(self._memo))]  # oldest first
+        self._memo[h] = memo
+
+    def _may_register(self, actor: str) -> bool:
+        p = self.state.get(t.PARTY, actor)
+        return p is not None and p.role in (Role.REGULATOR, Role.DATA_BUREAU)
+
+    def _check_role(self, tx: Tx) -> None:
+        allowed = rules.ROLES[tx.kind]
+        actor = self.state.get(t.PARTY, tx.actor)
+        assert actor is not None
+        if allowed is not None and actor.role not in allowed:
+            names = "/".join(sorted(allowed))
+            raise Reject(Code.ROLE, f"{tx.actor} is a {actor.role}; {tx.kind} is for a {names}")
+
+    # ---------------------------------------------------------------- nonces
+
+    def _check_nonce(self, tx: Tx) -> None:
+        w = self.state.get(t.NONCE, tx.actor)
+        if w is not None and (tx.nonce <= w.floor or tx.nonce in w.used):
+            raise Reject(Code.DUPE, f"nonce {tx.nonce} of {tx.actor} was already used")
+
+    def _consume_nonce(self, tx: Tx) -> None:
+        w = self.state.get(t.NONCE, tx.actor) or r.NonceWindow(floor=-1, used=())
+        used = tuple(sorted(w.used + (tx.nonce,)))
+        floor = w.floor
+        if len(used) > NONCE_WINDOW:
+            floor, used = used[0], used[1:]  # everything at or below the oldest is spent
+        self.state.put(t.NONCE, tx.actor, r.NonceWindow(floor=floor, used=used))
+
+    # ---------------------------------------------------------------- convenience
+
+    @property
+    def height(self) -> int:
+        meta = self.state.get(t.META, "chain")
+        assert meta is not None
+        return meta.height
+
+    @property
+    def time_ms(self) -> int:
+        meta = self.state.get(t.META, "chain")
+        assert meta is not None
+        return meta.time_ms
+
+    def next_nonce(self, actor: str) -> int:
+        """A nonce `actor` has certainly not used: one above the highest spent."""
+        w = self.state.get(t.NONCE, actor)
+        if w is None:
+            return 0
+        return (w.used[-1] if w.used else w.floor) + 1

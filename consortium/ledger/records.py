@@ -1,0 +1,416 @@
+"""The records the ledger state holds: frozen, slotted, asserting their own invariants.
+
+Records hold only str, int, bool, bytes, None, tuples and other records, so
+their value form (`to_value`) encodes canonically (no floats, no sets) and
+`from_value` rebuilds them exactly (snapshot/restore).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from types import NoneType, UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+
+from consortium import codec, crypto
+from consortium.ledger.tx import NONCE_WINDOW
+
+EBL_STATUSES = ("ISSUED", "PENDING_SURRENDER_FOR_DELIVERY", "PENDING_SURRENDER_FOR_AMENDMENT",
+                "SURRENDERED_FOR_DELIVERY", "SURRENDERED_FOR_AMENDMENT", "VOIDED")  # DCSA TD statuses
+PENDING = {"SURRENDER_FOR_DELIVERY": "PENDING_SURRENDER_FOR_DELIVERY",
+           "SURRENDER_FOR_AMENDMENT": "PENDING_SURRENDER_FOR_AMENDMENT"}
+SURRENDERED = {"PENDING_SURRENDER_FOR_DELIVERY": "SURRENDERED_FOR_DELIVERY",
+               "PENDING_SURRENDER_FOR_AMENDMENT": "SURRENDERED_FOR_AMENDMENT"}
+CHAIN_DOMAIN = b"consortium/ebl-chain/v1\x00"
+ZERO_HASH = bytes(32)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Base of every state record."""
+
+
+@dataclass(frozen=True, slots=True)
+class Party(Record):
+    id: str
+    name: str
+    role: str
+    jurisdiction: str
+    public_key: bytes
+    member: bool  # a consortium member (genesis.members), also acting as a party
+    registered_by: str  # "genesis", "hkma" or "sdb"
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class NonceWindow(Record):
+    floor: int  # every nonce <= floor is spent
+    used: tuple[int, ...]  # spent nonces above the floor, ascending
+
+    def __post_init__(self) -> None:
+        assert len(self.used) <= NONCE_WINDOW
+        assert all(self.floor < a < b for a, b in zip(self.used, self.used[1:], strict=False))
+        assert not self.used or self.used[0] > self.floor
+
+
+@dataclass(frozen=True, slots=True)
+class Meta(Record):
+    height: int
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ebl(Record):
+    """The one authoritative record of an eBL, keyed by its document checksum."""
+
+    id: str  # document checksum (hex SHA-256 of the RFC 8785 form)
+    carrier: str  # issuing carrier (member id)
+    reference: str  # transportDocumentReference
+    carrier_code: str
+    is_to_order: bool
+    on_board: bool  # isShippedOnBoardType
+    shipment_date: str  # shippedOnBoardDate or receivedForShipmentDate
+    port_of_loading: str | None
+    port_of_discharge: str | None
+    issue_to: str
+    consignee: str | None  # straight bills: the named consignee (ledger id)
+    status: str
+    possessor: str
+    endorsee: str | None  # to-order bills: current endorsee (None + blank = bearer)
+    issued_endorsee: str | None  # the endorsee at issue (the chain replay starts from it)
+    blank: bool  # blank endorsed: the possessor is the holder
+    endorsable: bool  # False after ENDORSE (PINT: that endorsee cannot endorse further)
+    pledgee: str | None
+    pledgor: str | None
+    pledge_financing: str | None
+    trust_receipt: bool  # pledgee handed possession back for delivery under a trust receipt
+    surrendered_by: str | None
+    amendment_reason: str | None
+    paper: bool  # voided because switched to paper
+    supersedes: str | None
+    superseded_by: str | None
+    chain_len: int
+    chain_head: bytes  # digest of the last transfer-chain entry
+    issued_height: int
+
+    def __post_init__(self) -> None:
+        assert self.status in EBL_STATUSES, self.status
+        assert (self.pledgee is None) == (self.pledgor is None)
+        assert not self.trust_receipt or self.pledgee is not None
+        assert self.pledge_financing is None or self.pledgee is not None
+        assert self.is_to_order or (self.endorsee is None and not self.blank)
+        assert self.is_to_order or self.consignee is not None
+        assert self.chain_len >= 1 and len(self.chain_head) == 32
+        assert not self.paper or self.status == "VOIDED"
+
+    @property
+    def active(self) -> bool:
+        """Not surrendered, voided or pending surrender: acts may proceed."""
+        return self.status == "ISSUED"
+
+    def title_holder(self) -> str | None:
+        """Who may claim the goods: the consignee (straight), the endorsee, or the
+        possessor of a blank-endorsed bill (bearer)."""
+        if not self.is_to_order:
+            return self.consignee
+        return self.possessor if self.blank else self.endorsee
+
+
+@dataclass(frozen=True, slots=True)
+class ChainEntry(Record):
+    """One act in an eBL's transfer chain; `prev` is the previous entry's digest."""
+
+    ebl: str
+    seq: int
+    action: str
+    actor: str
+    recipient: str | None
+    reason_code: str | None
+    time_ms: int
+    tx_hash: bytes
+    prev: bytes
+    document_checksum: str
+
+    def __post_init__(self) -> None:
+        assert self.seq >= 0 and len(self.prev) == 32 and len(self.tx_hash) == 32
+        assert (self.seq == 0) == (self.action == "ISSUE")
+
+    def digest(self) -> bytes:
+        return crypto.digest(CHAIN_DOMAIN + codec.encode(to_value(self)))
+
+
+@dataclass(frozen=True, slots=True)
+class Doc(Record):
+    text: str  # the RFC 8785 form of the transport document
+
+
+@dataclass(frozen=True, slots=True)
+class RefIndex(Record):
+    """(carrier, reference) -> the authoritative eBL and its voided predecessors."""
+
+    carrier: str
+    reference: str
+    current: str
+    history: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        assert self.history and self.history[-1] == self.current
+
+
+@dataclass(frozen=True, slots=True)
+class CargoEventRec(Record):
+    carrier: str
+    event_id: str
+    event_type: str
+    classifier: str
+    type_code: str
+    date_time: str
+    local_date: str
+    utc_ms: int
+    location: str | None
+    equipment: str | None
+    documents: tuple[str, ...]
+    checksum: str
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRef(Record):
+    local_date: str
+    location: str | None
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoadIndex(Record):
+    """Actual LOAD events of one container by one carrier (most recent last)."""
+
+    carrier: str
+    equipment: str
+    loads: tuple[LoadRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LcTerms(Record):
+    currency: str
+    amount: int
+    expiry_date: str
+    latest_shipment_date: str
+    port_of_loading: str
+    port_of_discharge: str
+    goods: str
+    documents_required: tuple[str, ...]
+    presentation_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class Amendment(Record):
+    seq: int
+    amount: int | None
+    expiry_date: str | None
+    latest_shipment_date: str | None
+    documents_required: tuple[str, ...] | None
+    status: str  # PROPOSED | ACCEPTED | REJECTED
+    height: int
+
+    def __post_init__(self) -> None:
+        assert self.status in ("PROPOSED", "ACCEPTED", "REJECTED")
+
+
+@dataclass(frozen=True, slots=True)
+class Lc(Record):
+    lc_id: str
+    issuing_bank: str
+    applicant: str
+    beneficiary: str
+    advising_bank: str
+    original: LcTerms  # the terms as issued: irrevocable (UCP 600 art. 3, 7(b))
+    terms: LcTerms  # original + accepted amendments, in order
+    advised: bool
+    status: str  # ISSUED | UTILIZED
+    amendments: tuple[Amendment, ...]
+    presentations: tuple[str, ...]
+    open_presentation: str | None
+    issue_date: str
+
+    def __post_init__(self) -> None:
+        assert self.status in ("ISSUED", "UTILIZED")
+        assert sum(a.status == "PROPOSED" for a in self.amendments) <= 1
+
+
+@dataclass(frozen=True, slots=True)
+class Presentation(Record):
+    lc_id: str
+    presentation_id: str
+    ebl: str
+    presenter: str
+    invoice_amount: int
+    currency: str
+    documents: tuple[str, ...]
+    presented_date: str
+    deemed_date: str  # first banking day on or after presentation (issuing bank's calendar)
+    deadline: str  # last banking day for a refusal (UCP 600 art. 14(b))
+    discrepancies: tuple[str, ...]  # found by the ledger at presentation
+    status: str  # PRESENTED | REFUSED | HONOURED
+    refusal: tuple[str, ...]
+    disposal: str | None
+    waived: bool
+    refused_date: str | None
+    honoured_date: str | None
+
+    def __post_init__(self) -> None:
+        assert self.status in ("PRESENTED", "REFUSED", "HONOURED")
+        assert bool(self.refusal) == (self.refused_date is not None) == (self.disposal is not None)
+        assert self.status != "REFUSED" or self.refusal
+        assert (self.status == "HONOURED") == (self.honoured_date is not None)
+
+    @property
+    def open(self) -> bool:
+        """Still blocks a new presentation: not honoured and documents not returned."""
+        return self.status == "PRESENTED" or (self.status == "REFUSED" and self.disposal != "RETURN")
+
+
+@dataclass(frozen=True, slots=True)
+class CollateralRec(Record):
+    type: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Financing(Record):
+    fin_id: str
+    kind: str
+    borrower: str
+    lender: str
+    currency: str
+    amount: int
+    outstanding: int
+    collateral: tuple[CollateralRec, ...]
+    status: str  # REQUESTED | LIVE | DECLINED | REPAID
+    height: int
+
+    def __post_init__(self) -> None:
+        assert self.status in ("REQUESTED", "LIVE", "DECLINED", "REPAID")
+        assert 0 <= self.outstanding <= self.amount
+        assert (self.status == "REPAID") == (self.outstanding == 0)
+
+    @property
+    def live(self) -> bool:
+        """Holds its collateral: requested (reserved) or approved and not repaid."""
+        return self.status in ("REQUESTED", "LIVE")
+
+
+@dataclass(frozen=True, slots=True)
+class Lien(Record):
+    """The one security interest a collateral fingerprint may back."""
+
+    fingerprint: str
+    holder: str  # the bank
+    financing: str | None  # a live financing reserving it
+    pledged_ebl: str | None  # an eBL pledge holding it
+
+    def __post_init__(self) -> None:
+        assert self.financing is not None or self.pledged_ebl is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Attestation(Record):
+    data_id: str
+    owner: str
+    category: str
+    salted_hash: bytes
+    schema: str
+    size: int
+    attested_by: str
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class Consent(Record):
+    data_id: str
+    grantee: str
+    purpose: str
+    status: str  # GRANTED | REVOKED
+    expires: str | None
+    granted_height: int
+    revoked_height: int | None
+    uses: int
+    shares: tuple[str, ...]  # shares made under this consent (erased on revoke)
+
+    def __post_init__(self) -> None:
+        assert self.status in ("GRANTED", "REVOKED")
+        assert (self.status == "REVOKED") == (self.revoked_height is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Share(Record):
+    share_id: str
+    data_id: str
+    owner: str
+    sender: str
+    recipient: str
+    purpose: str
+    sealed: bytes | None  # erased (None) once consent is revoked
+    regulator_sealed: bytes | None
+    status: str  # ACTIVE | ERASED
+    height: int
+
+    def __post_init__(self) -> None:
+        assert self.status in ("ACTIVE", "ERASED")
+        assert (self.status == "ERASED") == (self.sealed is None)
+
+
+# ------------------------------------------------------------------ value form
+
+R = TypeVar("R", bound=Record)
+
+
+def to_value(rec: Record) -> dict[str, Any]:
+    return {f.name: _plain(getattr(rec, f.name)) for f in fields(rec)}
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, Record):
+        return to_value(v)
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    return v
+
+
+def from_value(cls: type[R], value: Any) -> R:
+    """Rebuild a record from its value form (snapshot restore); ValueError if it does not fit."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{cls.__name__}: expected a map")
+    hints = _hints(cls)
+    if set(value) != set(hints):
+        raise ValueError(f"{cls.__name__}: fields {sorted(value)} != {sorted(hints)}")
+    return cls(**{name: _from(hints[name], value[name]) for name in hints})
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    found = _HINTS.get(cls)
+    if found is None:
+        hints = get_type_hints(cls)
+        found = _HINTS[cls] = {f.name: hints[f.name] for f in fields(cls)}
+    return found
+
+
+def _from(hint: Any, v: Any) -> Any:
+    origin = get_origin(hint)
+    if origin in (Union, UnionType):
+        if v is None:
+            return None
+        inner = [a for a in get_args(hint) if a is not NoneType]
+        return _from(inner[0], v)
+    if origin is tuple:
+        if not isinstance(v, list):
+            raise ValueError("expected a list")
+        item = get_args(hint)[0]
+        return tuple(_from(item, x) for x in v)
+    if isinstance(hint, type) and issubclass(hint, Record):
+        return from_value(hint, v)
+    if not isinstance(v, hint) or (hint is int and isinstance(v, bool)):
+        raise ValueError(f"expected {hint.__name__}, got {type(v).__name__}")
+    return v

@@ -1,0 +1,218 @@
+"""The ledger state: typed tables, atomic per-transaction writes, an incremental root.
+
+Theory of operation
+- Every record lives under a full key "table/id". Handlers read and write
+  through `get`/`put`/`delete` inside `begin()`..`commit()`; `rollback()`
+  drops a rejected transaction's writes, so a tx is applied whole or not at all.
+- The state root is a two-level hash: a key hashes (SHA-256) into one of 4096
+  buckets; a bucket's hash covers its (key hash, value hash) leaves in key-hash
+  order; the root hashes the domain tag and the 4096 bucket hashes in order.
+  Only buckets touched since the last root are recomputed, and values are
+  encoded once per block, so the cost of `root()` follows the block, not the
+  size of the state. Equal states give equal roots whatever the write order.
+- A snapshot is the canonical msgpack map {chain_id, format, state: {key: value}}
+  (keys sorted); it is assembled from the cached encodings.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import msgpack
+
+from consortium import codec, crypto
+from consortium.errors import LocalError
+from consortium.ledger import records as r
+
+R = TypeVar("R", bound=r.Record)
+
+ROOT_DOMAIN = b"consortium/ledger-state/v1\x00"
+SNAPSHOT_FORMAT = "consortium-ledger-snapshot/1"
+BUCKET_BITS = 12
+BUCKETS = 1 << BUCKET_BITS
+_EMPTY_BUCKET = crypto.digest(b"")
+_DELETED = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Table(Generic[R]):
+    name: str
+    cls: type[R]
+
+
+PARTY = Table("party", r.Party)
+NONCE = Table("nonce", r.NonceWindow)
+META = Table("meta", r.Meta)
+EBL = Table("ebl", r.Ebl)
+CHAIN = Table("chain", r.ChainEntry)
+DOC = Table("doc", r.Doc)
+REF = Table("ref", r.RefIndex)
+EVENT = Table("event", r.CargoEventRec)
+LOAD = Table("load", r.LoadIndex)
+LC = Table("lc", r.Lc)
+PRES = Table("pres", r.Presentation)
+FIN = Table("fin", r.Financing)
+LIEN = Table("lien", r.Lien)
+DATA = Table("data", r.Attestation)
+CONSENT = Table("consent", r.Consent)
+SHARE = Table("share", r.Share)
+TABLES: tuple[Table[Any], ...] = (PARTY, NONCE, META, EBL, CHAIN, DOC, REF, EVENT, LOAD, LC, PRES, FIN,
+                                  LIEN, DATA, CONSENT, SHARE)
+BY_NAME: dict[str, Table[Any]] = {t.name: t for t in TABLES}
+
+
+def chain_key(ebl: str, seq: int) -> str:
+    return f"{ebl}/{seq:08d}"
+
+
+class State:
+    """All records, by table. Not thread-safe; one writer (the ledger)."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, dict[str, r.Record]] = {t.name: {} for t in TABLES}
+        self._pending: dict[tuple[str, str], object] | None = None
+        self._enc: dict[str, bytes] = {}  # full key -> canonical value bytes (clean keys)
+        self._vhash: dict[str, bytes] = {}  # full key -> SHA-256 of those bytes
+        self._dirty: set[str] = set()  # full keys written since the last root
+        self._buckets: list[dict[bytes, bytes]] = [{} for _ in range(BUCKETS)]
+        self._bucket_hash: list[bytes] = [_EMPTY_BUCKET] * BUCKETS
+        self._dirty_buckets: set[int] = set()
+
+    # ---------------------------------------------------------------- reads and writes
+
+    def get(self, table: Table[R], key: str) -> R | None:
+        if self._pending is not None:
+            found = self._pending.get((table.name, key))
+            if found is _DELETED:
+                return None
+            if found is not None:
+                return found  # type: ignore[return-value]
+        return self._data[table.name].get(key)  # type: ignore[return-value]
+
+    def put(self, table: Table[R], key: str, rec: R) -> None:
+        assert isinstance(rec, table.cls), (table.name, type(rec))
+        if self._pending is not None:
+            self._pending[(table.name, key)] = rec
+        else:
+            self._write(table.name, key, rec)
+
+    def delete(self, table: Table[Any], key: str) -> None:
+        if self._pending is not None:
+            self._pending[(table.name, key)] = _DELETED
+        else:
+            self._write(table.name, key, None)
+
+    def begin(self) -> None:
+        assert self._pending is None, "transactions do not nest"
+        self._pending = {}
+
+    def commit(self) -> None:
+        assert self._pending is not None
+        pending, self._pending = self._pending, None
+        for (name, key), rec in pending.items():
+            self._write(name, key, None if rec is _DELETED else rec)  # type: ignore[arg-type]
+
+    def rollback(self) -> None:
+        assert self._pending is not None
+        self._pending = None
+
+    def _write(self, name: str, key: str, rec: r.Record | None) -> None:
+        if rec is None:
+            self._data[name].pop(key, None)
+        else:
+            self._data[name][key] = rec
+        self._dirty.add(f"{name}/{key}")
+
+    def rows(self, table: Table[R]) -> list[tuple[str, R]]:
+        """Committed records of a table, sorted by key (queries and invariants only)."""
+        data = self._data[table.name]
+        return [(k, data[k]) for k in sorted(data)]  # type: ignore[misc]
+
+    def count(self, table: Table[Any]) -> int:
+        return len(self._data[table.name])
+
+    def digest_of(self, table: Table[Any], key: str) -> bytes | None:
+        """SHA-256 of a committed record's canonical encoding (call root() first)."""
+        assert not self._dirty, "digests are current only after root()"
+        return self._vhash.get(f"{table.name}/{key}")
+
+    # ---------------------------------------------------------------- the root
+
+    def root(self) -> bytes:
+        assert self._pending is None, "root of a half-applied transaction"
+        self._flush()
+        for b in sorted(self._dirty_buckets):
+            bucket = self._buckets[b]
+            self._bucket_hash[b] = crypto.digest(b"".join(k + bucket[k] for k in sorted(bucket)))
+        self._dirty_buckets.clear()
+        return crypto.digest(ROOT_DOMAIN + b"".join(self._bucket_hash))
+
+    def _flush(self) -> None:
+        """Encode every dirty record once and update its bucket leaf."""
+        for full in sorted(self._dirty):
+            name, _, key = full.partition("/")
+            rec = self._data[name].get(key)
+            hk = crypto.digest(full.encode())
+            b = int.from_bytes(hk[:2], "big") >> (16 - BUCKET_BITS)
+            if rec is None:
+                self._enc.pop(full, None)
+                self._vhash.pop(full, None)
+                self._buckets[b].pop(hk, None)
+            else:
+                enc = codec.encode(r.to_value(rec))
+                self._enc[full] = enc
+                self._vhash[full] = self._buckets[b][hk] = crypto.digest(enc)
+            self._dirty_buckets.add(b)
+        self._dirty.clear()
+
+    # ---------------------------------------------------------------- snapshot / restore
+
+    def snapshot(self, chain_id: str) -> bytes:
+        self.root()  # flush: every encoding is current
+        parts = [_map_header(3), _pack("chain_id"), _pack(chain_id), _pack("format"), _pack(SNAPSHOT_FORMAT),
+                 _pack("state"), _map_header(len(self._enc))]
+        for full in sorted(self._enc, key=lambda k: k.encode()):
+            parts.append(_pack(full))
+            parts.append(self._enc[full])
+        return b"".join(parts)
+
+    @classmethod
+    def restore(cls, data: bytes, chain_id: str) -> State:
+        """Rebuild from `snapshot` bytes; LocalError if they are not one of ours."""
+        try:
+            value = msgpack.unpackb(data, raw=False, strict_map_key=True, max_map_len=2**31,
+                                    max_array_len=2**31, max_str_len=2**31, max_bin_len=2**31)
+        except Exception as exc:  # msgpack raises many types
+            raise LocalError(f"snapshot is not msgpack ({type(exc).__name__})") from None
+        if not isinstance(value, dict) or value.get("format") != SNAPSHOT_FORMAT:
+            raise LocalError("not a ledger snapshot")
+        if value.get("chain_id") != chain_id:
+            raise LocalError(f"snapshot of chain {value.get('chain_id')!r}, not {chain_id!r}")
+        state = cls()
+        for full, rec_value in value["state"].items():
+            name, _, key = full.partition("/")
+            table = BY_NAME.get(name)
+            if table is None:
+                raise LocalError(f"snapshot holds unknown table {name!r}")
+            try:
+                state._write(name, key, r.from_value(table.cls, rec_value))
+            except (ValueError, TypeError, AssertionError) as exc:
+                raise LocalError(f"snapshot record {full!r} is invalid ({exc})") from None
+        if state.snapshot(chain_id) != data:
+            raise LocalError("snapshot is not canonical")
+        return state
+
+
+def _pack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def _map_header(n: int) -> bytes:
+    """msgpack map header, shortest form (as msgpack-python writes it)."""
+    if n < 16:
+        return bytes([0x80 | n])
+    if n < 2**16:
+        return b"\xde" + struct.pack(">H", n)
+    return b"\xdf" + struct.pack(">I", n)

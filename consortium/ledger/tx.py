@@ -1,0 +1,144 @@
+"""Signed ledger transactions: the builder and the strict decoder.
+
+Wire form (canonical msgpack, consortium.codec):
+
+    [version, chain_id, kind, actor, nonce, body, signature]
+
+`signature` is Ed25519 by the actor's key over
+
+    DOMAIN + canonical([version, chain_id, kind, actor, nonce, body])
+
+so a transaction cannot be replayed on another chain (different chain id),
+nor re-read as another kind, actor or nonce. The tx hash is SHA-256 of the
+whole wire form; canonical encoding makes it unique per transaction.
+
+Replay protection (stated rule): each actor has a nonce window in the state.
+A nonce is accepted once: it must be above the actor's floor and not among
+the nonces already used above it; the window keeps the last
+`NONCE_WINDOW` used nonces and raises the floor past older ones. Gaps are
+allowed (a client may use a counter or a millisecond clock), reordering within
+the window is tolerated. A tx whose nonce was already consumed - by the same
+bytes or any other tx - is rejected DUPE. Every tx that reaches the stateful
+rules consumes its nonce, also when a rule rejects it, so a rejected tx
+cannot be replayed either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from consortium import codec, crypto, limits
+from consortium.errors import DecodeError
+from consortium.genesis import DEFAULT_CHAIN_ID
+from consortium.ledger.bodies import BY_KIND, Body
+from consortium.ledger.codes import Code
+from consortium.ledger.fields import INT_MAX, TxError
+from consortium.ledger.privacy import value_finding
+from consortium.types import id_problem
+
+VERSION = 1
+DOMAIN = b"consortium/tx/v1\x00"
+NONCE_WINDOW = 64
+_SIG_TAIL = b"\xc4\x40"  # msgpack bin8 header of a 64-byte signature
+
+
+@dataclass(frozen=True, slots=True)
+class Tx:
+    """A decoded transaction: shape, body rules and PII checked; signature not yet."""
+
+    chain_id: str
+    kind: str
+    actor: str
+    nonce: int
+    body: Body
+    signature: bytes
+    hash: bytes
+    size: int
+    signing_bytes: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        assert self.kind == self.body.KIND
+        assert len(self.hash) == limits.digest_bytes and len(self.signature) == limits.signature_bytes
+        assert 0 < self.size <= limits.tx_bytes_max
+
+    def signed_by(self, public_key: bytes) -> bool:
+        return crypto.verify(public_key, self.signing_bytes, self.signature)
+
+
+def signing_bytes(chain_id: str, kind: str, actor: str, nonce: int, body: Any) -> bytes:
+    return DOMAIN + codec.encode([VERSION, chain_id, kind, actor, nonce, body])
+
+
+def make_tx(kind: str, actor: str, body: dict[str, Any], signer: crypto.Signer, nonce: int,
+            chain_id: str = DEFAULT_CHAIN_ID, *, validate: bool = True) -> bytes:
+    """Canonical bytes of a transaction signed by `signer` (the actor's key).
+
+    With `validate` (the default) the body must pass the same checks decode_tx
+    applies, else the TxError decode_tx would raise is raised here and nothing
+    is signed; tests pass validate=False to forge invalid transactions."""
+    if validate:
+        if kind not in BY_KIND:
+            raise TxError(Code.BENV, f"unknown kind {kind!r}")
+        _scan_pii(body)
+        BY_KIND[kind].parse(body)
+    sig = signer.sign(signing_bytes(chain_id, kind, actor, nonce, body))
+    data = codec.encode([VERSION, chain_id, kind, actor, nonce, body, sig])
+    if validate and len(data) > limits.tx_bytes_max:
+        raise TxError(Code.BENV, f"transaction is {len(data)} bytes > {limits.tx_bytes_max}")
+    return data
+
+
+def tx_hash(data: bytes) -> bytes:
+    return crypto.digest(data)
+
+
+def decode_tx(data: bytes) -> Tx:
+    """Strictly decode untrusted bytes: a Tx, or TxError (BENV, PII, INCD) naming the problem.
+
+    Checks everything that does not depend on the state: size, canonical form,
+    shape, kind, body schema and body rules, plaintext mainland personal data."""
+    if not isinstance(data, bytes):
+        raise TxError(Code.BENV, "transaction is not bytes")
+    if len(data) > limits.tx_bytes_max:
+        raise TxError(Code.BENV, f"transaction is {len(data)} bytes > {limits.tx_bytes_max}")
+    try:
+        value = codec.decode(data)
+    except DecodeError as exc:
+        raise TxError(Code.BENV, f"not a canonical transaction ({exc.reason})") from None
+    version, chain_id, kind, actor, nonce, raw_body, sig = _fields(value)
+    _scan_pii(raw_body)
+    body = BY_KIND[kind].parse(raw_body, kind)
+    # The signed message is the wire form minus the signature: re-use the bytes.
+    assert data[0] == 0x97 and data[-66:-64] == _SIG_TAIL
+    message = DOMAIN + b"\x96" + data[1:-66]
+    return Tx(chain_id=chain_id, kind=kind, actor=actor, nonce=nonce, body=body, signature=sig,
+              hash=crypto.digest(data), size=len(data), signing_bytes=message)
+
+
+def _fields(value: Any) -> tuple[int, str, str, str, int, dict[str, Any], bytes]:
+    if not isinstance(value, list) or len(value) != 7:
+        raise TxError(Code.BENV, "a transaction is a 7-element array")
+    version, chain_id, kind, actor, nonce, body, sig = value
+    if version != VERSION:
+        raise TxError(Code.BENV, f"unsupported transaction version {version!r}")
+    if not isinstance(chain_id, str) or not 0 < len(chain_id) <= limits.chain_id_bytes_max:
+        raise TxError(Code.BENV, "chain id must be a short string")
+    if not isinstance(kind, str) or kind not in BY_KIND:
+        raise TxError(Code.BENV, f"unknown transaction kind {str(kind)[:limits.kind_bytes_max]!r}")
+    problem = id_problem(actor)
+    if problem is not None:
+        raise TxError(Code.BENV, f"actor {problem}")
+    if not isinstance(nonce, int) or isinstance(nonce, bool) or not 0 <= nonce <= INT_MAX:
+        raise TxError(Code.BENV, "nonce must be an integer in 0..2^63-1")
+    if not isinstance(body, dict):
+        raise TxError(Code.BENV, "body must be a map")
+    if not isinstance(sig, bytes) or len(sig) != limits.signature_bytes:
+        raise TxError(Code.BSIG, "signature must be 64 bytes")
+    return version, chain_id, kind, actor, nonce, body, sig
+
+
+def _scan_pii(body: Any) -> None:
+    found = value_finding(body, "body")
+    if found is not None:
+        raise TxError(Code.PII, found)
