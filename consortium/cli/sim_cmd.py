@@ -38,6 +38,8 @@ def sim(
     powers: Annotated[Optional[str], typer.Option(help="Comma-separated voting powers, one per node.")] = None,
     byzantine: Annotated[int, typer.Option(help="How many validators misbehave.")] = 0,
     behaviour: Annotated[str, typer.Option(help=f"Byzantine behaviour: {', '.join(BEHAVIOURS[1:])}.")] = "equivocate",
+    bad: Annotated[Optional[list[str]], typer.Option(
+        help="A named Byzantine node NODE:BEHAVIOUR, repeatable (in addition to --byzantine).")] = None,
     heights: Annotated[int, typer.Option(help="Stop when every live honest node decided this many heights.")] = 20,
     seed: Annotated[int, typer.Option(help="PRNG seed: same seed, same run.")] = 0,
     drop: Annotated[float, typer.Option(help="Message loss probability from t=0 (0..1).")] = 0.0,
@@ -54,7 +56,7 @@ def sim(
 ) -> None:
     """Run the consensus on the deterministic simulator and check every safety and liveness property."""
     cfg = build_config(nodes, powers, byzantine, behaviour, heights, seed, drop, duplicate, partition,
-                       heal_at, fault or [], tx_rate, block_interval_ms, time_limit_ms)
+                       heal_at, fault or [], tx_rate, block_interval_ms, time_limit_ms, bad or [])
     started = time.perf_counter()
     result = run_with_progress(cfg, quiet=json_out)
     wall = time.perf_counter() - started
@@ -71,7 +73,10 @@ def sim(
 
 def build_config(nodes: int, powers: str | None, byzantine: int, behaviour: str, heights: int, seed: int,
                  drop: float, duplicate: float, partition: str | None, heal_at: int, faults: list[str],
-                 tx_rate: int, block_interval_ms: int | None, time_limit_ms: int) -> SimConfig:
+                 tx_rate: int, block_interval_ms: int | None, time_limit_ms: int,
+                 bad: list[str] | None = None) -> SimConfig:
+    """The simulator configuration for these command-line arguments (the property
+    tests build theirs through here too, so a failure replays from the CLI)."""
     if not 1 <= nodes <= 64:
         raise UserError("--nodes must be 1..64")
     power_list = _powers(powers, nodes)
@@ -94,9 +99,14 @@ def build_config(nodes: int, powers: str | None, byzantine: int, behaviour: str,
     if heal_at and schedule:
         schedule.append(Fault(heal_at, "heal"))
     schedule += [parse_fault(f, set(ids)) for f in faults]
+    chosen = dict.fromkeys(pick_byzantine(ids, byzantine, seed), behaviour)
+    for item in bad or []:
+        node, _, b = item.partition(":")
+        if node not in ids or b not in BEHAVIOURS:
+            raise UserError(f"--bad {item!r}: expected NODE:BEHAVIOUR with a node of {ids}")
+        chosen[node] = b
     cfg = SimConfig(nodes=specs, seed=seed, heights=heights, faults=schedule, tx_per_s=tx_rate,
-                    time_limit_ms=time_limit_ms,
-                    byzantine=dict.fromkeys(pick_byzantine(ids, byzantine, seed), behaviour))
+                    time_limit_ms=time_limit_ms, byzantine={k: v for k, v in chosen.items() if v != "none"})
     if block_interval_ms is not None:
         if block_interval_ms < 0:
             raise UserError("--block-interval-ms must be >= 0")

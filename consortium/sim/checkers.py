@@ -52,6 +52,10 @@ class Checkers:
             self.violations.append(f"{check}: {message}")
 
     @property
+    def unsafe(self) -> bool:
+        return any(self.failures[c] for c in CHECKS if c != "liveness")
+
+    @property
     def ok(self) -> bool:
         return not any(self.failures.values())
 
@@ -62,10 +66,10 @@ class Checkers:
             self.fail("certificate", f"{node} h={b.height}: certificate is for another block")
         else:
             slot = (cert.height, cert.round, cert.block_id)
-            known = self._good_sigs.setdefault(slot, set())
-            problem = cert.problem(self.chain_id, self.validators, frozenset(known))
+            verified = self._good_sigs.setdefault(slot, set())
+            problem = cert.problem(self.chain_id, self.validators, frozenset(verified))
             if problem is None:
-                known.update(cert.signatures)
+                verified.update(cert.signatures)
             else:
                 self.fail("certificate", f"{node} h={b.height}: {problem}")
         known = self.decided.get(b.height)

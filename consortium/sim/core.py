@@ -150,10 +150,10 @@ class Simulation:
             self._do(node, node.event(ev.Start(node.clock(self.now))))
         for fault in sorted(self.cfg.faults, key=lambda f: f.at_ms):
             self._push(fault.at_ms, _FAULT, fault)
+        self._faults_left = len(self.cfg.faults)
         if self.cfg.tx_per_s > 0:
             self._push(0, _TX, None)
         limit = self.cfg.time_limit_ms or self._default_limit()
-        last_fault = max((f.at_ms for f in self.cfg.faults), default=0)
         while self._heap:
             at, _, kind, data = heapq.heappop(self._heap)
             if at > limit:
@@ -162,8 +162,9 @@ class Simulation:
             self.now = at
             commits = self._commits
             self._dispatch(kind, data)
-            if self._commits != commits and self.now >= last_fault and self._done():
-                break
+            if self._commits != commits and (self.checkers.unsafe or
+                                             (self._faults_left == 0 and self._done())):
+                break  # done, or a safety violation: the rest of the run proves nothing more
             if progress is not None and kind == _TIMER:
                 progress(min(self._min_height(), self.cfg.heights), self.cfg.heights)
         return self._result()
@@ -252,6 +253,7 @@ class Simulation:
     # ------------------------------------------------------------ faults
 
     def _apply_fault(self, f: Fault) -> None:
+        self._faults_left -= 1
         self._trace.update(f"F{self.now}|{f.describe()}".encode())
         node = self.nodes.get(f.node)
         if f.op == "crash" and node and node.alive:
