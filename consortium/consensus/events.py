@@ -85,7 +85,7 @@ class Persist:
     height: int
     round: int
     step: Step
-    payload: bytes  # the signed message, re-sent as is after a restart
+    payload: bytes  # canonical list of the frames signed in this (height, round), re-sent after a restart
     lock: bytes  # lock/valid value at signing time: restored after a restart
 
 

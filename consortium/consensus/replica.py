@@ -93,6 +93,7 @@ class _Height:
     conflicts: dict[tuple[Kind, int], dict[tuple[str, bytes | None], Vote]] = field(default_factory=dict)
     senders: dict[int, dict[str, int]] = field(default_factory=dict)  # round -> sender -> power
     fired: set[tuple[str, int]] = field(default_factory=set)  # "first time" rules, per round
+    helped: set[tuple[str, int]] = field(default_factory=set)  # (peer, round) we re-sent our votes to
     valid: dict[bytes, bool] = field(default_factory=dict)  # block id -> valid(v)
 
 
@@ -218,6 +219,20 @@ class Replica:
                 self._record_vote(Vote.from_envelope(env))
         except DecodeError:
             self._count("malformed_consensus_message")
+            return
+        if rnd < self.round:
+            self._help_lagging_peer(env.sender, rnd)
+
+    def _help_lagging_peer(self, peer: str, rnd: int) -> None:
+        """A peer still works on an earlier round of our height (it restarted, or
+        missed messages). Send it, once, what we signed in that round: with our
+        votes it can reach the round's timeouts and follow us (the paper's
+        gossip does the same)."""
+        if (peer, rnd) in self.h.helped or peer == self.me:
+            return
+        self.h.helped.add((peer, rnd))
+        for env in self._signed_in_round(rnd):
+            self._out.append(ev.SendTo(peer, env))
 
     def _record_proposal(self, p: Proposal) -> None:
         if p.proposer != self.validators.proposer(p.height, p.round):
@@ -437,7 +452,8 @@ class Replica:
     def _persist(self, step: Step, env: codec.Envelope) -> None:
         """Lock and valid value travel with the guard: a validator that forgot its
         lock after a crash could prevote against a value it precommitted."""
-        self.guard = Guard(self.height, self.round, step, env.encode(), self._lock_bytes())
+        signed = [e.encode() for e in self._signed_in_round(self.round)] + [env.encode()]
+        self.guard = Guard(self.height, self.round, step, codec.encode(signed), self._lock_bytes())
         self._out.append(ev.Persist(self.height, self.round, step, self.guard.payload, self.guard.lock))
 
     def _lock_bytes(self) -> bytes:
@@ -455,10 +471,12 @@ class Replica:
         self.valid_value = Block.from_wire(m["valid"]) if m["valid"] is not None else None
 
     def _resend_guarded(self, g: Guard) -> None:
-        """After a restart, re-send exactly what we signed last (never re-sign)."""
-        env = codec.decode_unverified(g.payload)
-        self._out.append(ev.Broadcast(env))
-        self._record(env)
+        """After a restart, re-send exactly what we signed in the guard's round
+        (never re-sign): peers that missed our prevote still need it."""
+        for frame in codec.decode(g.payload):  # our own bytes, from our own store
+            env = codec.decode_unverified(frame)
+            self._out.append(ev.Broadcast(env))
+            self._record(env)
         self.round_step = max(self.round_step, g.step)
 
     def _decide(self, block: Block, cert: Certificate) -> None:
@@ -618,14 +636,20 @@ class Replica:
         """Re-send what we signed in this round. The paper assumes messages are
         eventually delivered (gossip); on a lossy link this resend is what makes
         that true. Identical signed bytes: never a second signature."""
-        p = self.h.proposals.get(self.round)
-        if p is not None and p.proposer == self.me:
-            self._out.append(ev.Broadcast(p.envelope(self.chain)))
-        for kind in (Kind.PREVOTE, Kind.PRECOMMIT):
-            mine = self.h.votes.get((kind, self.round), {}).get(self.me)
-            if mine is not None:
-                self._out.append(ev.Broadcast(mine.envelope(self.chain)))
+        for env in self._signed_in_round(self.round):
+            self._out.append(ev.Broadcast(env))
         self._schedule(TK.RETRANSMIT, self._retransmit_ms())
+
+    def _signed_in_round(self, rnd: int) -> list[codec.Envelope]:
+        out = []
+        p = self.h.proposals.get(rnd)
+        if p is not None and p.proposer == self.me:
+            out.append(p.envelope(self.chain))
+        for kind in (Kind.PREVOTE, Kind.PRECOMMIT):
+            mine = self.h.votes.get((kind, rnd), {}).get(self.me)
+            if mine is not None:
+                out.append(mine.envelope(self.chain))
+        return out
 
     def _retransmit_ms(self) -> int:
         return sum(self._timeout_ms(s) for s in ("propose", "prevote", "precommit"))
