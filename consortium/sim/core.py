@@ -121,6 +121,8 @@ class Simulation:
         self._tx_i = 0
         self.counts = {"frames_sent": 0, "frames_delivered": 0, "timers": 0, "txs_submitted": 0}
         self._commits = 0
+        self._started = False
+        self._faults_left = 0
         self._heal_ms = 0
         self._heights_at_heal: dict[str, int] = {}
 
@@ -146,6 +148,25 @@ class Simulation:
     # ------------------------------------------------------------ the loop
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> SimResult:
+        """Run to the configured end: every live honest node at `heights`, every
+        scheduled fault done and liveness after it observed (or a safety
+        violation, or the virtual time limit)."""
+        self.start()
+        limit = self.cfg.time_limit_ms or self._default_limit()
+
+        def finished() -> bool:
+            if progress is not None:
+                progress(min(self._min_height(), self.cfg.heights), self.cfg.heights)
+            return self._faults_left == 0 and self._done()
+
+        self.run_until(finished, limit_ms=limit)
+        return self.finish()
+
+    # ------------------------------------------------------------ stepwise API (scenarios, notebooks)
+
+    def start(self) -> None:
+        assert not self._started, "start once"
+        self._started = True
         for node in self.nodes.values():
             self._do(node, node.event(ev.Start(node.clock(self.now))))
         for fault in sorted(self.cfg.faults, key=lambda f: f.at_ms):
@@ -153,20 +174,45 @@ class Simulation:
         self._faults_left = len(self.cfg.faults)
         if self.cfg.tx_per_s > 0:
             self._push(0, _TX, None)
-        limit = self.cfg.time_limit_ms or self._default_limit()
+
+    def run_until(self, done: Callable[[], bool] | None = None, *, at_ms: int | None = None,
+                  limit_ms: int) -> bool:
+        """Process events until `done()` holds after a commit (or `at_ms` is
+        reached). Returns False if the limit or a safety violation came first."""
+        assert self._started
         while self._heap:
-            at, _, kind, data = heapq.heappop(self._heap)
-            if at > limit:
-                self.now = limit
-                break
+            at = self._heap[0][0]
+            if at_ms is not None and at > at_ms:
+                self.now = max(self.now, at_ms)
+                return True
+            if at > limit_ms:
+                self.now = max(self.now, limit_ms)
+                return False
+            _, _, kind, data = heapq.heappop(self._heap)
             self.now = at
             commits = self._commits
             self._dispatch(kind, data)
-            if self._commits != commits and (self.checkers.unsafe or
-                                             (self._faults_left == 0 and self._done())):
-                break  # done, or a safety violation: the rest of the run proves nothing more
-            if progress is not None and kind == _TIMER:
-                progress(min(self._min_height(), self.cfg.heights), self.cfg.heights)
+            if self._commits != commits:
+                if self.checkers.unsafe:
+                    return False  # the rest of the run proves nothing more
+                if done is not None and done():
+                    return True
+        return at_ms is not None
+
+    def submit(self, tx: bytes) -> None:
+        """A client publishes a transaction now: every live node receives it."""
+        self._trace.update(b"X%d|" % self.now + crypto.digest(tx))
+        self.counts["txs_submitted"] += 1
+        for node in self.nodes.values():
+            if node.alive and not node.paused:
+                self._do(node, node.event(ev.TxSubmitted(tx, node.clock(self.now))))
+
+    def inject(self, fault: Fault) -> None:
+        """Apply a fault now (a scenario step), outside the configured schedule."""
+        self._faults_left += 1
+        self._apply_fault(fault)
+
+    def finish(self) -> SimResult:
         return self._result()
 
     def _default_limit(self) -> int:
@@ -205,11 +251,7 @@ class Simulation:
     def _submit_tx(self) -> None:
         self._tx_i += 1
         wl = self.cfg.workload
-        tx = wl(self.rng, self._tx_i) if wl else b"kv:k%d=v%d" % (self._tx_i % 97, self._tx_i)
-        self.counts["txs_submitted"] += 1
-        for node in self.nodes.values():
-            if node.alive and not node.paused:
-                self._do(node, node.event(ev.TxSubmitted(tx, node.clock(self.now))))
+        self.submit(wl(self.rng, self._tx_i) if wl else b"kv:k%d=v%d" % (self._tx_i % 97, self._tx_i))
         self._push(self.now + max(1, 1000 // self.cfg.tx_per_s), _TX, None)
 
     # ------------------------------------------------------------ actions
