@@ -8,10 +8,16 @@ ledger only ever stores the sealed bytes.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from typing import Any
 
+import nacl.exceptions
+import nacl.public
+import nacl.signing
+
 from consortium import crypto
+from consortium.errors import LocalError
 from consortium.ledger import dcsa
 
 SALTED_HASH_DOMAIN = b"consortium/data/v1\x00"
@@ -142,12 +148,36 @@ def salted_hash(salt: bytes, payload: bytes) -> bytes:
 
 
 def share_body(share_id: str, data_id: str, recipient: str, purpose: str, payload: bytes,
-               recipient_key: bytes, regulator_key: bytes | None) -> dict[str, Any]:
+               recipient_key: bytes, regulator_key: bytes | None,
+               ephemeral_seeds: tuple[bytes, bytes] | None = None) -> dict[str, Any]:
     """DATA_SHARE body: `payload` sealed to the recipient (and to HKMA when the
-    recipient is a Hong Kong bank: pass HKMA's public key as `regulator_key`)."""
+    recipient is a Hong Kong bank: pass HKMA's public key as `regulator_key`).
+
+    Without `ephemeral_seeds` the sealed boxes use libsodium's randomness (real
+    clients); with them the boxes are reproducible (simulations, see seal_with)."""
+    def seal(key: bytes, i: int) -> bytes:
+        if ephemeral_seeds is None:
+            return crypto.seal(key, payload)
+        return seal_with(key, payload, ephemeral_seeds[i])
+
     return {"share_id": share_id, "data_id": data_id, "recipient": recipient, "purpose": purpose,
-            "sealed": crypto.seal(recipient_key, payload),
-            "regulator_sealed": crypto.seal(regulator_key, payload) if regulator_key is not None else None}
+            "sealed": seal(recipient_key, 0),
+            "regulator_sealed": seal(regulator_key, 1) if regulator_key is not None else None}
+
+
+def seal_with(recipient_key: bytes, payload: bytes, ephemeral_seed: bytes) -> bytes:
+    """A libsodium-compatible sealed box (crypto.unseal opens it) whose ephemeral key
+    comes from `ephemeral_seed`: byte-for-byte reproducible, for simulations that
+    must replay. A real client uses crypto.seal; never reuse a seed."""
+    assert len(ephemeral_seed) == 32
+    try:
+        curve = nacl.signing.VerifyKey(recipient_key).to_curve25519_public_key()
+    except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
+        raise LocalError("recipient public key is not an Ed25519 key") from exc
+    eph = nacl.public.PrivateKey(crypto.digest(b"consortium/seal-with/v1\x00" + ephemeral_seed))
+    # libsodium crypto_box_seal: nonce = BLAKE2b-192(ephemeral pk || recipient pk)
+    nonce = hashlib.blake2b(bytes(eph.public_key) + bytes(curve), digest_size=24).digest()
+    return bytes(eph.public_key) + bytes(nacl.public.Box(eph, curve).encrypt(payload, nonce).ciphertext)
 
 
 def open_share(keypair: crypto.KeyPair, sealed: bytes) -> bytes:

@@ -217,3 +217,7 @@ class Ledger:
         if w is None:
             return 0
         return (w.used[-1] if w.used else w.floor) + 1
+
+    def apply(self, height: int, time_ms: int, txs: Sequence[bytes], proposer: str = "") -> list[TxResult]:
+        """apply_block with a context built here (tests, tools)."""
+        return self.apply_block(BlockContext(height=height, time_ms=time_ms, proposer=proposer), txs)

@@ -9,8 +9,8 @@ What counts as a hit (stated rule, deliberately precise to avoid false alarms):
 1. A PRC Resident Identity Card number anywhere in any text or bytes field:
    18 characters, a plausible birth date, and a valid ISO 7064 MOD 11-2
    check character (so random digit runs almost never match).
-2. A mainland mobile number: 1[3-9] + 9 digits, standing alone or after a
-   +86 / 0086 prefix, in any text or bytes field.
+2. A mainland mobile number: 1[3-9] + 9 digits (also grouped 3-4-4 by spaces or
+   dashes), standing alone or after a +86 / 0086 prefix, in any text or bytes field.
 3. Inside a DCSA transport document: a document party whose address is in
    mainland China (countryCode CN) that is a natural person (typeOfPerson
    NATURAL_PERSON) or that carries partyContactDetails (names, phones and
@@ -24,11 +24,13 @@ import datetime as dt
 import re
 from typing import Any
 
+# Digits only at the edges: "ID110105..." is still an ID number (the check character
+# and the birth date keep false alarms away, not the surrounding letters).
 _ID_RE = re.compile(
-    r"(?<![0-9A-Za-z])([1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])"
-    r"(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx])(?![0-9A-Za-z])"
+    r"(?<![0-9])([1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])"
+    r"(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx])(?![0-9])"
 )
-_MOBILE_RE = re.compile(r"(?<![0-9A-Za-z+])(?:(?:\+|00)86[- ]?)?1[3-9][0-9]{9}(?![0-9A-Za-z])")
+_MOBILE_RE = re.compile(r"(?<![0-9A-Za-z+])(?:(?:\+|00)86[- ]?)?1[3-9][0-9](?:[- ]?[0-9]{4}){2}(?![0-9A-Za-z])")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _WALK_DEPTH_MAX = 40
