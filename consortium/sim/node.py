@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from consortium import codec, crypto, limits
+from consortium import codec, crypto
 from consortium.codec import Kind
 from consortium.consensus import events as ev
 from consortium.consensus.app import Application, BlockContext, TxResult
 from consortium.consensus.messages import Decided
 from consortium.consensus.replica import Guard, Replica, Restored
 from consortium.consensus.validators import ValidatorSet
+from consortium.driver import sync_reply
 from consortium.errors import DecodeError
 
 
@@ -104,21 +104,9 @@ class SimNode:
 
     def _serve_sync(self, env: codec.Envelope) -> list[ev.Action]:
         """The driver answers sync requests from its store (the replica has none)."""
-        lo = max(1, env.body["from_height"])
-        hi = min(env.body["to_height"], self.height, lo + limits.sync_blocks_per_response_max - 1)
-        blocks: list[Any] = []
-        size = 0
-        for h in range(lo, hi + 1):
-            wire = self.store.decided[h - 1].to_wire()
-            size += len(codec.encode(wire))
-            if blocks and size > limits.block_bytes_max:
-                break
-            blocks.append(wire)
-        if not blocks:
-            return []
-        reply = codec.seal_envelope(self.cfg.chain_id, self.id, Kind.SYNC_RESPONSE, {"blocks": blocks},
-                                    self.signer)
-        return [ev.SendTo(env.sender, reply)]
+        reply = sync_reply(self.cfg.chain_id, self.id, self.signer, env, self.height,
+                           lambda h: self.store.decided[h - 1].to_wire())
+        return [] if reply is None else [reply]
 
     # ------------------------------------------------------------ durable effects
 
