@@ -1,0 +1,244 @@
+"""Node processes: start, record, find and stop them (for `up`, `down`, bench, tests, scenarios).
+
+Each node is `python -m consortium node --home H --id X --broker URL` in its own
+session (Ctrl-C in a terminal reaches the CLI, which then stops nodes and
+broker in order), logging to HOME/run/<id>.log. A node started without
+`detach` gets `--parent-pid`, so it exits by itself when its starter dies: no
+orphans even after a kill -9 of `consortium up` or of a test run.
+
+Records in HOME/run/: nodes.json {"broker": url, "nodes": {id: {"pid", "started_ms"}}}
+and <id>.pid. A recorded pid counts only while /proc says it still runs
+`consortium node ... --id <id>` (pids are reused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from consortium.bus.node import BLOCK_INTERVAL_ENV
+from consortium.bus.status import Endpoint, Status, StatusWatcher, endpoint
+from consortium.errors import LocalError, UserError
+
+NODES_FILE = "nodes.json"
+#: How long a node may take to exit after SIGTERM before it is killed.
+node_stop_timeout_ms = 10_000
+#: Lines of a node's log quoted when it fails to start.
+log_tail_lines_max = 6
+
+
+@dataclass
+class NodeProcess:
+    id: str
+    pid: int
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        return is_node_process(self.pid, self.id)
+
+    def exit_code(self) -> int | None:
+        return self.process.poll() if self.process is not None else None
+
+
+def run_dir(home: Path) -> Path:
+    return home / "run"
+
+
+def node_command(home: Path, node_id: str, broker_url: str, *, parent_pid: int | None = None,
+                 log_level: str = "info", profile: Path | None = None) -> list[str]:
+    cmd = [sys.executable, "-m", "consortium", "node", "--home", str(home), "--id", node_id,
+           "--broker", broker_url, "--log-level", log_level]
+    if parent_pid is not None:
+        cmd += ["--parent-pid", str(parent_pid)]
+    if profile is not None:
+        cmd += ["--profile", str(profile)]
+    return cmd
+
+
+def start_node(home: Path, node_id: str, broker_url: str, *, detach: bool,
+               block_interval_ms: int | None = None, log_level: str = "info",
+               profile: bool = False) -> NodeProcess:
+    """Start one node process and record it in HOME/run (with `profile`, the node
+    writes cProfile stats to HOME/run/<id>.prof when it stops)."""
+    rd = run_dir(home)
+    rd.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if block_interval_ms is not None:
+        env[BLOCK_INTERVAL_ENV] = str(block_interval_ms)
+    log = rd / f"{node_id}.log"
+    cmd = node_command(home, node_id, broker_url, parent_pid=None if detach else os.getpid(),
+                       log_level=log_level, profile=rd / f"{node_id}.prof" if profile else None)
+    with open(log, "ab") as out:  # the child keeps its own descriptor
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
+                                start_new_session=True, close_fds=True)
+    node = NodeProcess(node_id, proc.pid, log, proc)
+    _record(rd, broker_url, node)
+    return node
+
+
+def _record(rd: Path, broker_url: str, node: NodeProcess) -> None:
+    data = load_records(rd)
+    data["broker"] = broker_url
+    data.setdefault("nodes", {})[node.id] = {"pid": node.pid, "started_ms": time.time_ns() // 1_000_000}
+    _write(rd / NODES_FILE, json.dumps(data, indent=2) + "\n")
+    _write(rd / f"{node.id}.pid", f"{node.pid}\n")
+
+
+def load_records(rd: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((rd / NODES_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) and isinstance(data.get("nodes", {}), dict) else {}
+
+
+def recorded_nodes(rd: Path) -> dict[str, int]:
+    """id -> pid of every recorded node that is still running."""
+    out = {}
+    for ident, rec in load_records(rd).get("nodes", {}).items():
+        pid = rec.get("pid") if isinstance(rec, dict) else None
+        if isinstance(pid, int) and is_node_process(pid, ident):
+            out[ident] = pid
+    return out
+
+
+def is_node_process(pid: int, node_id: str) -> bool:
+    """True if `pid` is alive and runs `consortium node ... --id node_id`."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except OSError:
+        return False
+    if state == "Z":
+        return False
+    return b"consortium" in b" ".join(args) and b"node" in args and node_id.encode() in args
+
+
+def kill_node(home: Path, node_id: str, sig: signal.Signals = signal.SIGKILL) -> bool:
+    """Send `sig` to a recorded running node (SIGKILL: a crash; SIGSTOP/SIGCONT: a pause)."""
+    pid = recorded_nodes(run_dir(home)).get(node_id)
+    if pid is None:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+    return True
+
+
+def stop_pids(pids: dict[str, int], timeout_ms: int = node_stop_timeout_ms,
+              processes: dict[str, subprocess.Popen[bytes]] | None = None) -> list[str]:
+    """SIGTERM every node, wait for all (up to timeout), SIGKILL the rest; ids stopped."""
+    processes = processes or {}
+    for ident, pid in pids.items():
+        if _running(ident, pid, processes):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_ms / 1000
+    while time.monotonic() < deadline and any(_running(i, p, processes) for i, p in pids.items()):
+        time.sleep(0.05)
+    for ident, pid in pids.items():
+        if _running(ident, pid, processes):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    for ident, pid in pids.items():
+        proc = processes.get(ident)
+        if proc is not None:
+            proc.wait(timeout=5)
+        elif _running(ident, pid, processes):
+            _wait_gone(ident, pid)
+    return sorted(pids)
+
+
+def _running(ident: str, pid: int, processes: dict[str, subprocess.Popen[bytes]]) -> bool:
+    proc = processes.get(ident)
+    if proc is not None:
+        return proc.poll() is None
+    return is_node_process(pid, ident)
+
+
+def _wait_gone(ident: str, pid: int) -> None:
+    deadline = time.monotonic() + 5
+    while is_node_process(pid, ident):
+        if time.monotonic() > deadline:
+            raise LocalError(f"node {ident} (pid {pid}) survived SIGKILL")
+        time.sleep(0.02)
+
+
+def stop_recorded_nodes(home: Path, ids: list[str] | None = None) -> list[str]:
+    """Stop recorded nodes (all, or `ids`) and forget them; ids that were running."""
+    rd = run_dir(home)
+    running = recorded_nodes(rd)
+    chosen = {i: p for i, p in running.items() if ids is None or i in ids}
+    stopped = stop_pids(chosen) if chosen else []
+    forget(rd, ids)
+    return stopped
+
+
+def forget(rd: Path, ids: list[str] | None = None) -> None:
+    data = load_records(rd)
+    nodes = data.get("nodes", {})
+    for ident in list(nodes):
+        if ids is None or ident in ids:
+            del nodes[ident]
+            (rd / f"{ident}.pid").unlink(missing_ok=True)
+    if nodes:
+        _write(rd / NODES_FILE, json.dumps(data, indent=2) + "\n")
+    else:
+        (rd / NODES_FILE).unlink(missing_ok=True)
+
+
+def log_tail(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()[-log_tail_lines_max:]
+    except OSError:
+        return ""
+    return " | ".join(lines)
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def wait_ready(home: Path, url: str, started: Mapping[str, NodeProcess], wait_s: float) -> dict[str, Status]:
+    """Fresh status records (from these very processes) of every started node;
+    UserError naming the node if one exits first or the time runs out."""
+    return asyncio.run(_wait_ready(endpoint(home, url), started, wait_s, run_dir(home)))
+
+
+async def _wait_ready(ep: Endpoint, started: Mapping[str, NodeProcess], wait_s: float,
+                      rd: Path) -> dict[str, Status]:
+    watcher = StatusWatcher(ep)
+    task = asyncio.create_task(watcher.run())
+    deadline = time.monotonic() + wait_s
+    try:
+        while True:
+            # a retained record may be from an earlier run: only this pid's count
+            fresh = {i: s for i, s in watcher.records.items()
+                     if i in started and s.info.get("pid") == started[i].pid and s.state == "running"}
+            if len(fresh) == len(started):
+                return fresh
+            for ident, node in started.items():
+                if not node.alive():
+                    raise UserError(f"node {ident} exited (code {node.exit_code()}): {log_tail(node.log)}")
+            if time.monotonic() > deadline:
+                missing = sorted(set(started) - set(fresh))
+                raise UserError(f"no status from {', '.join(missing)} within {wait_s:.0f} s (logs in {rd})")
+            await asyncio.sleep(0.2)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,442 @@
+"""The node runtime: one asyncio process per member, driving the Replica over MQTT.
+
+Theory of operation (the live twin of consortium.sim.node):
+- Boot: genesis and the member's key from HOME; the SQLite store
+  HOME/nodes/<id>/store.db (bus.livestore); the Ledger restored from the newest
+  snapshot plus the blocks stored after it; the Replica with Restored(last
+  decided block, double-sign guard). Then Start.
+- One loop owns the replica. It takes, in this order of priority, due timers,
+  due delayed frames (fault injection) and checked frames from the bus
+  adapter, calls `replica.step(event)` and carries out the returned actions in
+  list order, each finished before the next starts (consensus/events.py):
+  Persist and Commit are durable (fsync) before any later Broadcast leaves. The
+  loop never steps the replica while an action list is being carried out.
+- Frames: the adapter already checked size, decoding, chain, membership, topic
+  vs sender and signature. SYNC_REQUEST is answered here from the store
+  (driver.sync_reply, same code as the simulator); STATUS frames only update
+  the peer table; everything else goes to the replica. An exception out of
+  the replica is logged and counted, never fatal: a bad frame cannot stop a node.
+- Timers are wall-clock (monotonic deadlines); `now_ms` given to the replica is
+  the wall clock (block times are ledger time).
+- Every `status_interval_ms` a signed STATUS envelope is published retained on
+  consortium/<chain>/<id>/status: body {"height": last decided height,
+  "round": current round, "info": {...}} (see `NodeRuntime.status_info`).
+- SIGTERM / SIGINT: finish the current action list, publish a last status
+  (state "stopped"), close the bus and the store. kill -9 loses nothing durable.
+- SQLite writes run in a worker thread (run_in_executor): the loop waits for
+  them before the next action, but paho's reader keeps checking incoming frames
+  (signature verification) during the fsync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import heapq
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from consortium import codec, crypto
+from consortium.bus.adapter import BusAdapter
+from consortium.bus.livestore import LiveStore, snapshot_every_heights
+from consortium.bus.netfilter import FilterFile, filter_path, poll_ms
+from consortium.bus.status import broker_address
+from consortium.codec import Envelope, Kind
+from consortium.consensus import events as ev
+from consortium.consensus.replica import Replica, Restored
+from consortium.consensus.validators import Validator, ValidatorSet
+from consortium.driver import sync_reply
+from consortium.errors import UserError
+from consortium.genesis import Genesis
+from consortium.home import load_credentials, load_genesis, load_key
+
+log = logging.getLogger(__name__)
+
+#: How often the retained status record is refreshed ...
+status_interval_ms = 500
+#: ... and at most how often (a commit triggers one sooner).
+status_gap_ms = 100
+#: A peer counts as seen if a frame from it arrived within this window.
+peer_seen_ms = 3_000
+#: Window over which tx/s is averaged in the status record.
+rate_window_ms = 5_000
+#: Frames handled in a row before the loop yields to the reader and other tasks.
+frames_per_turn_max = 64
+#: Transactions handed to the replica in a row (then timers and votes go first again).
+txs_per_turn_max = 32
+#: Transactions waiting for the replica; beyond this new ones are refused (counted).
+tx_backlog_max = 20_000
+#: Transactions are handed to the replica only while its mempool holds fewer than
+#: this many blocks' worth: the mempool re-checks every pending tx after each
+#: commit, so a huge mempool slows every height down.
+mempool_blocks_max = 4
+#: Longest idle wait of the loop (bounds the reaction time to stop).
+idle_wait_ms = 100
+#: A peer's sync requests are answered at most this often (a flood costs reads).
+sync_serve_interval_ms = 100
+#: How long to wait for the broker before the first Start (then the outbox buffers).
+connect_wait_ms = 5_000
+#: Environment variable: local timing override of genesis params.block_interval_ms.
+BLOCK_INTERVAL_ENV = "CONSORTIUM_BLOCK_INTERVAL_MS"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def mono_ms() -> float:
+    return time.monotonic() * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class NodeOptions:
+    home: Path
+    node_id: str
+    broker: str | None = None  # mqtt://host:port; None: the broker recorded in HOME/run
+    parent_pid: int | None = None  # stop when this process is gone (set by `consortium up`)
+    block_interval_ms: int | None = None  # local override of the genesis pause between heights
+
+
+def validator_set(genesis: Genesis) -> ValidatorSet:
+    return ValidatorSet.of(Validator(m.id, m.power, m.public_key) for m in genesis.validators)
+
+
+def timing_params(genesis: Genesis, override_ms: int | None) -> dict[str, int]:
+    """Genesis params with the local block-interval override (option, then env var).
+
+    Only the pause between heights may differ per node: it is a local timing
+    choice, never part of a block's validity."""
+    params = dict(genesis.params)
+    if override_ms is None and os.environ.get(BLOCK_INTERVAL_ENV):
+        try:
+            override_ms = int(os.environ[BLOCK_INTERVAL_ENV])
+        except ValueError:
+            raise UserError(f"{BLOCK_INTERVAL_ENV} must be an integer (ms)") from None
+    if override_ms is not None:
+        if not 0 <= override_ms <= 60_000:
+            raise UserError("block interval must be 0..60000 ms")
+        params["block_interval_ms"] = override_ms
+    return params
+
+
+class NodeRuntime:
+    def __init__(self, opts: NodeOptions) -> None:
+        self.opts = opts
+        self.id = opts.node_id
+        self.genesis = load_genesis(opts.home)
+        if self.genesis.member(self.id) is None:
+            raise UserError(f"{self.id!r} is not a member of chain {self.genesis.chain_id} (see genesis.json)")
+        self.chain = self.genesis.chain_id
+        self.signer = crypto.Signer(load_key(opts.home, self.id, self.genesis))
+        self.host, self.port = broker_address(opts.home, opts.broker)
+        self.store = LiveStore.open_for(opts.home, self.id, self.genesis)
+        try:
+            self.replica = self._boot()
+        except BaseException:
+            self.store.close()
+            raise
+        self.bus = self._adapter()
+        self.filter = FilterFile(filter_path(opts.home / "run", self.id))
+        self.started_ms = now_ms()
+        self._timers: list[tuple[float, int, ev.ScheduleTimeout]] = []
+        self._delayed: list[tuple[float, int, Envelope]] = []
+        self._seq = 0
+        self._urgent: collections.deque[Envelope] = collections.deque()
+        self._txs: collections.deque[Envelope] = collections.deque()
+        self._mempool_high = mempool_blocks_max * self.replica.params["block_txs_max"]
+        self._stopping = asyncio.Event()
+        self._committed = asyncio.Event()
+        self._peers: dict[str, float] = {}  # sender -> monotonic ms of its last frame
+        self._peer_heights: dict[str, int] = {}
+        self._sync_served: dict[str, float] = {}
+        self._commits: collections.deque[tuple[float, int]] = collections.deque()
+        self.txs_committed = 0
+        self.filtered: dict[str, int] = {}
+        self.errors: dict[str, int] = {}
+        self.evidence = 0
+
+    # ------------------------------------------------------------ boot
+
+    def _boot(self) -> Replica:
+        t0 = time.perf_counter()
+        self.ledger = self.store.restore_ledger(self.genesis)
+        last = self.store.last_decided()
+        self.snapshot_height = self.store.snapshot_height()
+        replica = Replica(
+            chain_id=self.chain, validators=validator_set(self.genesis), me=self.id, signer=self.signer,
+            app=self.ledger, params=timing_params(self.genesis, self.opts.block_interval_ms),
+            genesis_time_ms=self.genesis.genesis_time_ms,
+            restored=Restored(last, self.store.replica_guard()),
+        )
+        log.info("%s: booted at height %d (snapshot %d) in %.0f ms, root %s", self.id,
+                 last.block.height if last else 0, self.snapshot_height, (time.perf_counter() - t0) * 1000,
+                 self.ledger.state_root().hex()[:16])
+        return replica
+
+    def _adapter(self) -> BusAdapter:
+        cred = load_credentials(self.opts.home).get(self.id) if (self.opts.home / "broker").exists() else None
+        user = cred.get("username") if isinstance(cred, dict) else None
+        password = cred.get("password") if isinstance(cred, dict) else None
+        return BusAdapter(host=self.host, port=self.port, chain_id=self.chain, node_id=self.id,
+                          keys=self.genesis.keys(), username=user, password=password)
+
+    # ------------------------------------------------------------ life cycle
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        helpers: list[asyncio.Task[None]] = []
+        try:
+            async with self.bus:
+                if not await self.bus.wait_connected(connect_wait_ms):
+                    log.warning("%s: broker %s:%d not reachable yet (%s); running on, frames buffered",
+                                self.id, self.host, self.port, self.bus.last_error)
+                helpers = [asyncio.create_task(self._status_loop()), asyncio.create_task(self._filter_loop())]
+                if self.opts.parent_pid is not None:
+                    helpers.append(asyncio.create_task(self._watch_parent(self.opts.parent_pid)))
+                await self._carry_out(self.replica.step(ev.Start(now_ms())))
+                await self._main_loop()
+                await self._publish_status(state="stopped")
+                await asyncio.sleep(0.05)  # let the last status reach the socket
+        finally:
+            for task in helpers:
+                task.cancel()
+            for task in helpers:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self.store.close()
+            log.info("%s: stopped at height %d", self.id, self.replica.height - 1)
+
+    async def _main_loop(self) -> None:
+        """Timers first, then consensus frames, then transactions (see _pull)."""
+        while not self._stopping.is_set():
+            await self._fire_due()
+            self._pull()
+            if self._urgent:
+                for _ in range(min(len(self._urgent), frames_per_turn_max)):
+                    await self._on_frame(self._urgent.popleft())
+            elif self._txs and len(self.replica.mempool) < self._mempool_high:
+                for _ in range(min(len(self._txs), txs_per_turn_max)):
+                    await self._on_frame(self._txs.popleft())
+            else:
+                await self._wait_frame()
+                continue
+            await asyncio.sleep(0)  # let paho's reader and the status task run
+
+    def _pull(self) -> None:
+        """Move every checked frame out of the adapter's queue, consensus and
+        sync frames to `_urgent`, transactions to `_txs`. Why: under load
+        thousands of TX frames queue up, and a vote waiting behind them would
+        arrive after its round's timeout. Transactions beyond the backlog bound
+        are refused here (counted), like a full mempool would."""
+        while (env := self.bus.next_frame_nowait()) is not None:
+            self._route(env)
+
+    def _route(self, env: Envelope) -> None:
+        if env.kind != Kind.TX:
+            self._urgent.append(env)
+        elif len(self._txs) < tx_backlog_max:
+            self._txs.append(env)
+        else:
+            self._count_error("tx_backlog_full")
+
+    async def _wait_frame(self) -> None:
+        """Nothing to do now: wait for a frame, or until the next timer is due."""
+        try:
+            env = await self.bus.next_frame(self._idle_ms())
+        except TimeoutError:
+            return
+        self._route(env)
+
+    def _idle_ms(self) -> int:
+        """Wait for a frame until the next timer or delayed frame is due (capped)."""
+        due = [q[0][0] for q in (self._timers, self._delayed) if q]
+        wait = min(due) - mono_ms() if due else idle_wait_ms
+        return max(1, min(idle_wait_ms, int(wait) + 1))
+
+    async def _fire_due(self) -> None:
+        now = mono_ms()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, t = heapq.heappop(self._timers)
+            await self._step(ev.TimeoutFired(t.kind, t.height, t.round, now_ms()))
+        while self._delayed and self._delayed[0][0] <= now:
+            _, _, env = heapq.heappop(self._delayed)
+            await self._deliver(env)
+
+    async def _watch_parent(self, parent: int) -> None:
+        """Exit with `consortium up` (not detached): no orphan node if it dies."""
+        while os.getppid() == parent:
+            await asyncio.sleep(1.0)
+        log.warning("%s: parent %d is gone; stopping", self.id, parent)
+        self.stop()
+
+    # ------------------------------------------------------------ inputs
+
+    async def _on_frame(self, env: Envelope) -> None:
+        self._peers[env.sender] = mono_ms()
+        f = self.filter.current
+        if f.active:
+            verdict = self.filter.verdict(env.sender)
+            if verdict is not None:
+                self.filtered[verdict] = self.filtered.get(verdict, 0) + 1
+                return
+            if f.delay_ms > 0:
+                self._seq += 1
+                heapq.heappush(self._delayed, (mono_ms() + f.delay_ms, self._seq, env))
+                self.filtered["delayed"] = self.filtered.get("delayed", 0) + 1
+                return
+        await self._deliver(env)
+
+    async def _deliver(self, env: Envelope) -> None:
+        if env.kind == Kind.STATUS:
+            height = env.body["height"]
+            self._peer_heights[env.sender] = height
+            return
+        if env.kind == Kind.SYNC_REQUEST:
+            await self._serve_sync(env)
+            return
+        await self._step(ev.Received(env, now_ms()))
+
+    async def _step(self, event: ev.Event) -> None:
+        try:
+            actions = self.replica.step(event)
+        except Exception:  # a replica bug must not let a peer's frame stop this node
+            n = self._count_error("replica")
+            if n & (n - 1) == 0:
+                log.exception("%s: replica raised on %s (#%d)", self.id, type(event).__name__, n)
+            return
+        await self._carry_out(actions)
+
+    async def _serve_sync(self, env: Envelope) -> None:
+        last = self._sync_served.get(env.sender, -1e18)
+        if mono_ms() - last < sync_serve_interval_ms:
+            self._count_error("sync_throttled")
+            return
+        self._sync_served[env.sender] = mono_ms()
+        reply = sync_reply(self.chain, self.id, self.signer, env, self.replica.height - 1,
+                           self.store.decided_wire)
+        if reply is not None:
+            await self._carry_out([reply])
+
+    # ------------------------------------------------------------ actions, in list order
+
+    async def _carry_out(self, actions: list[ev.Action]) -> None:
+        for a in actions:
+            if isinstance(a, ev.Persist):
+                await self._in_thread(self.store.persist, a)
+            elif isinstance(a, ev.Commit):
+                await self._commit(a)
+            elif isinstance(a, ev.Broadcast):
+                await self.bus.publish_envelope(a.envelope)
+            elif isinstance(a, ev.SendTo):
+                await self.bus.publish_envelope(a.envelope, to=a.to)
+            elif isinstance(a, ev.ScheduleTimeout):
+                self._seq += 1
+                heapq.heappush(self._timers, (mono_ms() + a.delay_ms, self._seq, a))
+            elif isinstance(a, ev.ReportEvidence):
+                self.evidence += 1
+                log.warning("%s: evidence of equivocation by %s at %s", self.id, a.evidence.a.validator,
+                            a.evidence.key)
+
+    async def _commit(self, c: ev.Commit) -> None:
+        height = c.block.height
+        snapshot = None
+        if height - self.snapshot_height >= snapshot_every_heights:
+            snapshot = self.ledger.snapshot()
+        await self._in_thread(self.store.commit, c, snapshot)
+        if snapshot is not None:
+            self.snapshot_height = height
+        self._committed.set()
+        self.txs_committed += len(c.block.txs)
+        self._commits.append((mono_ms(), len(c.block.txs)))
+        if log.isEnabledFor(logging.DEBUG) or height % 100 == 0:
+            log.info("%s: decided height %d (%d txs) root %s", self.id, height, len(c.block.txs),
+                     c.state_root.hex()[:16])
+
+    async def _in_thread(self, fn: Any, *args: Any) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    def _count_error(self, what: str) -> int:
+        n = self.errors.get(what, 0) + 1
+        self.errors[what] = n
+        return n
+
+    # ------------------------------------------------------------ status and filters
+
+    def tx_per_s(self) -> int:
+        now = mono_ms()
+        while self._commits and self._commits[0][0] < now - rate_window_ms:
+            self._commits.popleft()
+        window = min(rate_window_ms, max(1.0, now - self._started_mono()))
+        return int(sum(n for _, n in self._commits) * 1000 / window)
+
+    def _started_mono(self) -> float:
+        return mono_ms() - (now_ms() - self.started_ms)
+
+    def status_info(self, state: str = "running") -> dict[str, Any]:
+        """The status record's info map (canonical msgpack: ints, strings, maps; no floats)."""
+        r = self.replica.status()
+        now = mono_ms()
+        peers = sorted(p for p, t in self._peers.items() if now - t <= peer_seen_ms and self.genesis.member(p))
+        bus = self.bus.stats()
+        return {
+            "state": state, "time_ms": now_ms(), "started_ms": self.started_ms, "pid": os.getpid(),
+            "step": r["step"], "proposer": r["proposer"], "working_height": r["height"],
+            "last_block": r["last_block"] or "", "state_root": r["app_hash"],
+            "mempool": r["mempool"], "tx_backlog": len(self._txs), "tx_per_s": self.tx_per_s(), "txs_committed": self.txs_committed,
+            "peers": peers, "peer_heights": dict(sorted(self._peer_heights.items())),
+            "dropped": {str(k): v for k, v in sorted(bus["dropped"].items())},
+            "unsent": {str(k): v for k, v in sorted(bus["unsent"].items())},
+            "filtered": dict(sorted(self.filtered.items())), "filter": _filter_info(self.filter),
+            "errors": dict(sorted(self.errors.items())), "evidence": self.evidence,
+            "counters": {str(k): v for k, v in r["counters"].items()},
+            "bus": {"connected": bus["connected"], "connections": bus["connections"], "received": bus["received"],
+                    "published": bus["published"], "pending": bus["pending"], "outbox": bus["outbox"]},
+            "snapshot_height": self.snapshot_height,
+        }
+
+    async def _publish_status(self, state: str = "running") -> None:
+        body = {"height": self.replica.height - 1, "round": self.replica.round,
+                "info": self.status_info(state)}
+        env = codec.seal_envelope(self.chain, self.id, Kind.STATUS, body, self.signer)
+        await self.bus.publish_envelope(env, retain=True)
+
+    async def _status_loop(self) -> None:
+        """A record every status_interval_ms, and soon after each commit (at most
+        every status_gap_ms): readers then see every node's newest height, so
+        nodes at one height show it at about the same moment."""
+        while True:
+            try:
+                await self._publish_status()
+            except Exception:  # status is best effort; the node goes on
+                log.exception("%s: status record failed", self.id)
+            await asyncio.sleep(status_gap_ms / 1000)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._committed.wait(), (status_interval_ms - status_gap_ms) / 1000)
+            self._committed.clear()
+
+    async def _filter_loop(self) -> None:
+        while True:
+            self.filter.poll()
+            await asyncio.sleep(poll_ms / 1000)
+
+
+def _filter_info(f: FilterFile) -> dict[str, Any]:
+    cur = f.current
+    return {"drop_permille": int(cur.drop * 1000), "delay_ms": cur.delay_ms, "block": sorted(cur.block)}
+
+
+def run_node(opts: NodeOptions) -> None:
+    """Run one node until SIGTERM/SIGINT (the `consortium node` command)."""
+    runtime = NodeRuntime(opts)
+    asyncio.run(runtime.run())

@@ -1,0 +1,60 @@
+"""`consortium bench`: committed tx/s, commit latency and the signature ceiling, measured live.
+
+Starts a throw-away consortium (temp home, broker, one process per validator,
+separate load processes) and prints what it measured; see consortium/bus/bench.py
+for how each number is taken. Targets live in the issue and docs/PERFORMANCE.md,
+never in tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from consortium.cli.app import app, console, emit_json, err_console
+
+
+@app.command()
+def bench(
+    nodes: Annotated[int, typer.Option(help="Validators (one process each).")] = 4,
+    broker: Annotated[str, typer.Option(help="mosquitto, embedded or mqtt://host:port.")] = "mosquitto",
+    rate: Annotated[int, typer.Option(help="Offered load in tx/s (all load processes together).")] = 500,
+    max_: Annotated[bool, typer.Option("--max", help="Offer as much as the mempools absorb instead of --rate.")] = False,
+    duration: Annotated[float, typer.Option(help="Seconds of load.")] = 30.0,
+    loaders: Annotated[int, typer.Option(help="Separate load processes.")] = 2,
+    block_interval_ms: Annotated[int, typer.Option(help="Pause between heights (ms).")] = 20,
+    drain: Annotated[float, typer.Option(help="Seconds to wait for the backlog after the load stops.")] = 20.0,
+    keep: Annotated[Optional[Path], typer.Option(help="Copy the run's home (stores, logs) here.")] = None,
+    profile: Annotated[bool, typer.Option(help="Nodes write cProfile stats (HOME/run/<id>.prof; use --keep).")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Measure committed tx/s and commit latency of N local validators over a real broker."""
+    from consortium.bus.bench import BenchOptions, run_bench
+
+    opts = BenchOptions(nodes=nodes, broker=broker, rate=0 if max_ else rate, max=max_, duration_s=duration,
+                        loaders=loaders, block_interval_ms=block_interval_ms, drain_s=drain, keep=keep,
+                        profile=profile)
+    result = run_bench(opts, progress=lambda msg: err_console.print(f"bench: {msg}", highlight=False))
+    if json_out:
+        emit_json(result)
+    else:
+        _print(result)
+
+
+def _print(r: dict[str, Any]) -> None:
+    lat = r["latency_ms"]
+    c = r["ceiling"]
+    console.print(f"{r['nodes']} validators over {r['broker']}, offered {r['offered_tx_per_s']} tx/s "
+                  f"for {r['duration_s']} s by {r['load_processes']} load processes")
+    console.print(f"committed {r['committed_tx_per_s']} tx/s ({r['heights_per_s']} heights/s); "
+                  f"sent {r['txs_sent']}, decided {r['txs_decided']}, accepted {r['txs_accepted']}, "
+                  f"undecided {r['txs_undecided']}")
+    console.print(f"commit latency ms: p50 {lat['p50']}, p95 {lat['p95']}, p99 {lat['p99']}, max {lat['max']}")
+    console.print(f"Ed25519 verify: {r['verify_per_s_one_core']}/s on one core; ceiling with {c['cores']} cores "
+                  f"and {c['verifies_per_tx_per_node']} verifies per tx per node: {c['tx_per_s']} tx/s "
+                  f"(reached {c['fraction_reached']:.0%})")
+    console.print(f"CPU share (cores busy): {r['cpu_share']}")
+    m = r["machine"]
+    console.print(f"machine: {m['cores']} cores, {m['mem_gib']} GiB, {m['cpu']}, Python {m['python']}")
