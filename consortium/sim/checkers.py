@@ -42,6 +42,7 @@ class Checkers:
     evidence: int = 0  # evidence items committed on the agreed chain
     txs_accepted: int = 0  # accepted txs on the agreed chain
     max_round: int = 0  # highest round in which a height was decided
+    tx_results: dict[bytes, tuple[int, str, str]] = field(default_factory=dict)  # hash -> (height, code, detail)
     # precommit signatures already verified, per (height, round, block): each is checked once, not per node
     _good_sigs: dict[tuple[int, int, bytes], set[tuple[str, bytes]]] = field(default_factory=dict)
 
@@ -87,6 +88,8 @@ class Checkers:
         self.decided[b.height] = b.id
         self.evidence += len(b.evidence)
         self.txs_accepted += sum(r.accepted for r in c.results)
+        for r in c.results:
+            self.tx_results.setdefault(r.tx_hash, (b.height, r.code, r.detail))
         self.max_round = max(self.max_round, c.certificate.round)
         if b.height != len(self.roots) + 1:
             return  # only possible after an agreement failure; already reported

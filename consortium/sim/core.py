@@ -25,7 +25,7 @@ from consortium.sim.byzantine import BEHAVIOURS, Coalition
 from consortium.sim.checkers import Checkers
 from consortium.sim.faults import Fault
 from consortium.sim.kvapp import KVApp
-from consortium.sim.network import Network
+from consortium.sim.network import LinkModel, Network
 from consortium.sim.node import NodeConfig, SimNode
 from consortium.types import Jurisdiction
 
@@ -62,6 +62,9 @@ class SimConfig:
     app_factory: Callable[[], Application] = KVApp
     invariants: Callable[[Application], list[str]] | None = None
     workload: Callable[[random.Random, int], bytes] | None = None  # (rng, i) -> tx
+    keys: dict[str, crypto.KeyPair] | None = None  # default: derived from the seed
+    links: dict[tuple[str, str], LinkModel] | None = None  # jurisdiction pair -> latency model
+    genesis_time_ms: int = DEFAULT_GENESIS_TIME_MS  # virtual time 0 on every node's clock
 
 
 @dataclass
@@ -102,12 +105,14 @@ class Simulation:
         for node, b in cfg.byzantine.items():
             assert node in ids and b in BEHAVIOURS, (node, b)
         self.keys = {s.id: crypto.keypair_from_entropy(f"sim:{cfg.seed}:{s.id}".encode()) for s in cfg.nodes}
+        if cfg.keys is not None:
+            self.keys.update({i: cfg.keys[i] for i in ids})
         self.validators = ValidatorSet.of(
             Validator(s.id, s.power, self.keys[s.id].public_key) for s in cfg.nodes if s.validator)
         ncfg = NodeConfig(cfg.chain_id, self.validators, {i: k.public_key for i, k in self.keys.items()},
-                          cfg.params, DEFAULT_GENESIS_TIME_MS, cfg.app_factory)
+                          cfg.params, cfg.genesis_time_ms, cfg.app_factory)
         self.nodes = {s.id: SimNode(s.id, self.keys[s.id], ncfg) for s in sorted(cfg.nodes, key=lambda s: s.id)}
-        self.network = Network(self.rng, {s.id: s.jurisdiction for s in cfg.nodes})
+        self.network = Network(self.rng, {s.id: s.jurisdiction for s in cfg.nodes}, cfg.links)
         self.coalition = Coalition(cfg.chain_id, dict(cfg.byzantine),
                                    sorted(ids), self.rng,
                                    {i: self.nodes[i].signer for i in ids})
@@ -156,7 +161,7 @@ class Simulation:
 
         def finished() -> bool:
             if progress is not None:
-                progress(min(self._min_height(), self.cfg.heights), self.cfg.heights)
+                progress(min(self.min_height(), self.cfg.heights), self.cfg.heights)
             return self._faults_left == 0 and self._done()
 
         self.run_until(finished, limit_ms=limit)
@@ -211,6 +216,9 @@ class Simulation:
         """Apply a fault now (a scenario step), outside the configured schedule."""
         self._faults_left += 1
         self._apply_fault(fault)
+
+    def trace_digest(self) -> str:
+        return self._trace.hexdigest()
 
     def finish(self) -> SimResult:
         return self._result()
@@ -326,6 +334,9 @@ class Simulation:
             self.network.heal()
         elif f.op == "skew" and node:
             node.skew_ms = int(f.value)
+        elif f.op == "advance":  # all clocks jump: days pass for the ledger, not for the network
+            for n in self.nodes.values():
+                n.skew_ms += int(f.value)
         elif f.op == "byzantine":
             if f.behaviour in ("", "none"):
                 self.coalition.members.pop(f.node, None)
@@ -339,30 +350,30 @@ class Simulation:
     def _live_honest(self) -> list[SimNode]:
         return [n for i, n in self.nodes.items() if self.honest(i) and n.alive and not n.paused]
 
-    def _min_height(self) -> int:
+    def min_height(self) -> int:
         live = self._live_honest()
         return min((n.height for n in live), default=0)
 
-    def _liveness_expected(self) -> bool:
+    def liveness_expected(self) -> bool:
         faulty = sum(self.validators.power(i) for i, n in self.nodes.items()
                      if not self.honest(i) or not n.alive or n.paused)
         return not self.network.blocked and faulty <= types.max_faulty_power(self.validators.total_power)
 
-    def _liveness_met(self) -> bool:
+    def liveness_met(self) -> bool:
         return all(n.height > self._heights_at_heal.get(n.id, 0) for n in self._live_honest())
 
     def _done(self) -> bool:
-        if self._min_height() < self.cfg.heights:
+        if self.min_height() < self.cfg.heights:
             return False
-        return not (self.cfg.faults and self._liveness_expected() and not self._liveness_met())
+        return not (self.cfg.faults and self.liveness_expected() and not self.liveness_met())
 
     def _result(self) -> SimResult:
-        live = {"expected": self._liveness_expected(), "bound_ms": self.liveness_bound_ms(),
-                "since_ms": self._heal_ms, "met": self._liveness_met()}
+        live = {"expected": self.liveness_expected(), "bound_ms": self.liveness_bound_ms(),
+                "since_ms": self._heal_ms, "met": self.liveness_met()}
         if live["expected"] and not live["met"] and self.now >= self._heal_ms + self.liveness_bound_ms():
             self.checkers.fail("liveness", f"some live honest node decided nothing within "
                                            f"{self.liveness_bound_ms()} ms after {self._heal_ms} ms")
-        if self._min_height() < self.cfg.heights and live["expected"] and not self.cfg.faults:
+        if self.min_height() < self.cfg.heights and live["expected"] and not self.cfg.faults:
             self.checkers.fail("liveness", f"target height {self.cfg.heights} not reached by "
                                            f"{self.now} ms with no faults")
         dropped: dict[str, int] = {}

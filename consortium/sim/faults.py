@@ -17,7 +17,7 @@ from consortium.errors import UserError
 from consortium.sim.byzantine import BEHAVIOURS
 
 FAULT_OPS = ("crash", "restart", "pause", "resume", "partition", "isolate", "drop", "duplicate",
-             "delay", "heal", "skew", "byzantine")
+             "delay", "heal", "skew", "byzantine", "advance")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,8 @@ def parse_fault(spec: str, nodes: set[str] | None = None) -> Fault:
         return Fault(at, "partition", groups=groups, symmetric=op == "partition")
     if op == "heal":
         return Fault(at, "heal")
+    if op == "advance":  # every clock jumps forward (ledger deadlines in days)
+        return Fault(at, op, value=number(0, 0, 400 * 86_400_000))
     if op in ("drop", "duplicate"):
         return Fault(at, op, value=number(0, 0.0, 1.0))
     if op == "delay":
@@ -97,7 +99,7 @@ def format_fault(f: Fault) -> str:
     if f.op == "partition":
         groups = "|".join(",".join(g) for g in f.groups)
         return f"{f.at_ms}:{'partition' if f.symmetric else 'partition-oneway'}:{groups}"
-    if f.op in ("drop", "duplicate", "delay"):
+    if f.op in ("drop", "duplicate", "delay", "advance"):
         return f"{f.at_ms}:{f.op}:{f.value:g}"
     if f.op == "skew":
         return f"{f.at_ms}:skew:{f.node}:{f.value:g}"

@@ -1,0 +1,197 @@
+"""One runner, two back-ends. Steps run in file order: each waits for its
+trigger (`at_ms` since the start, or `after_height`), then acts (a signed tx,
+a fault, a wait). Then the expectations are judged on the facts the back-end
+hands over, and a trace (JSON lines) records what happened."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from consortium import crypto
+from consortium.errors import UserError
+from consortium.genesis import Genesis
+from consortium.scenario.expect import Facts, Row, TxOutcome, evaluate
+from consortium.scenario.genesis_for import seeded_genesis
+from consortium.scenario.schema import Scenario, Step, parse
+from consortium.scenario.txbuild import Client
+
+TRACE_VERSION = 1
+
+
+class Backend(Protocol):
+    outcomes: dict[str, TxOutcome]
+
+    def now_ms(self) -> int: ...
+    def min_height(self) -> int: ...
+    def wait_until(self, cond: Callable[[], bool], timeout_ms: int) -> bool: ...
+    def wait_ms(self, ms: int) -> None: ...
+    def wait_for_time(self, at_ms: int) -> None: ...
+    def submit(self, step: Step, tx: bytes) -> None: ...
+    def fault(self, step: Step) -> None: ...
+    def finish(self, client: Client) -> Facts: ...
+    def blocks(self) -> list[dict[str, Any]]: ...
+    def checks(self) -> dict[str, Any]: ...
+    def trace_digest(self) -> str: ...
+
+
+@dataclass
+class ScenarioResult:
+    scenario: str
+    backend: str
+    seed: int
+    rows: list[Row]
+    events: list[dict[str, Any]]
+    blocks: list[dict[str, Any]]
+    checks: dict[str, Any]
+    trace_digest: str
+    final: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.met for r in self.rows) and self.checks.get("ok", True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scenario": self.scenario, "backend": self.backend, "seed": self.seed, "ok": self.ok,
+                "expectations": [r.to_dict() for r in self.rows], "checks": self.checks,
+                "steps": self.events, "blocks": len(self.blocks), "final": self.final,
+                "trace_digest": self.trace_digest}
+
+
+def run(sc: Scenario, *, backend: str = "sim", seed: int | None = None, trace: Path | None = None,
+        progress: Callable[[int, int, str], None] | None = None, live: dict[str, Any] | None = None
+        ) -> ScenarioResult:
+    if backend not in sc.backends:
+        raise UserError(f"{sc.source}: this scenario does not run on the {backend} back-end "
+                        f"(backends = {list(sc.backends)})")
+    seed = sc.seed if seed is None else seed
+    be, genesis, keys = _backend(sc, backend, seed, live or {})
+    client = Client(genesis, dict(keys), seed, Path(sc.source).parent, deterministic=backend == "sim")
+    events = []
+    try:
+        for step in sc.steps:
+            if progress is not None:
+                progress(step.index, len(sc.steps), step.label)
+            events.append(_do_step(sc, be, client, step))
+        facts = be.finish(client)
+    finally:
+        close = getattr(be, "close", None)
+        if close is not None:
+            close()
+    rows = evaluate(sc.expects, facts, lambda v: client.subst(v, f"{sc.source}: expectations"))
+    result = ScenarioResult(sc.name, backend, seed, rows, events, be.blocks(), be.checks(), be.trace_digest(),
+                            final=_final(facts))
+    if trace is not None:
+        write_trace(trace, sc, result)
+    return result
+
+
+def _backend(sc: Scenario, backend: str, seed: int, live: dict[str, Any]
+             ) -> tuple[Backend, Genesis, dict[str, crypto.KeyPair]]:
+    if backend == "sim":
+        from consortium.scenario.sim_backend import SimBackend
+
+        genesis, keys = seeded_genesis(sc.members_dir, seed, sc.start_ms)
+        return SimBackend(sc, genesis, keys, seed), genesis, keys
+    from consortium.scenario.live_backend import LiveBackend
+
+    lb = LiveBackend(sc, seed, **live)
+    return lb, lb.genesis, lb.keys
+
+
+def _do_step(sc: Scenario, be: Backend, client: Client, step: Step) -> dict[str, Any]:
+    if step.at_ms is not None:
+        be.wait_for_time(step.at_ms)
+    if step.after_height is not None:
+        if not be.wait_until(lambda: be.min_height() >= step.after_height, 300_000):  # type: ignore[operator]
+            raise UserError(f"{step.where(sc.source)}: height {step.after_height} was never reached")
+    started = be.now_ms()
+    f = step.fields
+    event: dict[str, Any] = {"step": step.label, "action": step.action, "at_ms": started}
+    if step.action == "tx":
+        tx = client.build(step, sc.source)
+        event.update(tx=f["tx"], actor=f["as"], tx_hash=crypto.digest(tx).hex())
+        be.submit(step, tx)
+        out = be.outcomes.get(step.label)
+        if out is not None:
+            event.update(code=out.code, height=out.height, detail=out.detail)
+    elif step.action == "fault":
+        be.fault(step)
+        event.update(fault=f["fault"], node=f.get("node", ""))
+    elif step.action == "wait_ms":
+        be.wait_ms(int(f["wait_ms"]))
+    else:
+        if not be.wait_until(lambda: be.min_height() >= f["wait_height"], 300_000):
+            raise UserError(f"{step.where(sc.source)}: height {f['wait_height']} was never reached")
+    event["done_ms"] = be.now_ms()
+    return event
+
+
+def _final(facts: Facts) -> dict[str, Any]:
+    from consortium.ledger import queries
+
+    return {"height": facts.min_height, "agreement": facts.agreement, "evidence": facts.evidence,
+            "ebls": queries.ebls(facts.ledger), "summary": queries.summary(facts.ledger)}
+
+
+# ------------------------------------------------------------------ traces
+
+
+def write_trace(path: Path, sc: Scenario, r: ScenarioResult) -> None:
+    """JSON lines: a header with the scenario text and seed, every step, every
+    decided block (height, id, state root), and the result. Written to a temp
+    file and renamed, so a crash never leaves half a trace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as out:
+        def line(obj: dict[str, Any]) -> None:
+            out.write(json.dumps(obj, sort_keys=True) + "\n")
+
+        line({"type": "header", "version": TRACE_VERSION, "scenario": sc.name, "source": sc.source,
+              "backend": r.backend, "seed": r.seed, "text": sc.text})
+        for e in r.events:
+            line({"type": "step", **e})
+        for b in r.blocks:
+            line({"type": "block", **b})
+        line({"type": "result", "ok": r.ok, "expectations": [x.to_dict() for x in r.rows],
+              "trace_digest": r.trace_digest})
+    tmp.replace(path)
+
+
+@dataclass
+class ReplayReport:
+    scenario: str
+    blocks: int
+    identical: bool
+    first_difference: str
+    trace_digest_match: bool
+
+
+def replay(path: Path) -> ReplayReport:
+    """Re-execute a simulator trace from its embedded scenario and seed; prove
+    the same blocks and state roots at every height."""
+    try:
+        lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not a readable trace ({exc})") from None
+    header = next((x for x in lines if x.get("type") == "header"), None)
+    if header is None or header.get("version") != TRACE_VERSION:
+        raise UserError(f"{path}: no trace header of version {TRACE_VERSION}")
+    if header["backend"] != "sim":
+        raise UserError(f"{path}: only simulator traces replay exactly (this one is {header['backend']})")
+    source = header["source"]
+    sc = parse(header["text"], source=source, base=Path(source).parent)
+    again = run(sc, backend="sim", seed=header["seed"])
+    before = [x for x in lines if x.get("type") == "block"]
+    first = ""
+    for a, b in zip(before, again.blocks, strict=False):
+        if (a["height"], a["block"], a["state_root"]) != (b["height"], b["block"], b["state_root"]):
+            first = f"height {a['height']}: block/state root differ"
+            break
+    if not first and len(before) != len(again.blocks):
+        first = f"trace has {len(before)} blocks, replay decided {len(again.blocks)}"
+    digest = next((x["trace_digest"] for x in lines if x.get("type") == "result"), "")
+    return ReplayReport(sc.name, len(before), not first, first, digest == again.trace_digest)

@@ -1,0 +1,153 @@
+"""Run a scenario on the simulator: the real Ledger on every simulated node,
+steps injected at their virtual times or heights, seeded and replayable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from consortium import crypto
+from consortium.consensus.app import Application
+from consortium.errors import UserError
+from consortium.genesis import Genesis
+from consortium.ledger.invariants import check_invariants
+from consortium.ledger.ledger import Ledger
+from consortium.scenario.expect import Facts, TxOutcome
+from consortium.scenario.schema import Scenario, Step
+from consortium.scenario.txbuild import Client
+from consortium.sim.core import NodeSpec, SimConfig, Simulation
+from consortium.sim.faults import Fault
+from consortium.sim.network import DEFAULT_LINKS, LinkModel
+
+#: how long (virtual) a tx step waits for its block, and a height step for its height
+step_timeout_ms_default = 120_000
+settle_ms = 3_000  # after the last step: let every node commit the last blocks
+
+
+@dataclass
+class Progress:
+    """What the runner reports while it goes (for a progress bar)."""
+
+    step: int
+    steps: int
+    label: str
+
+
+def links_for(network: dict[str, Any]) -> dict[tuple[str, str], LinkModel]:
+    links = dict(DEFAULT_LINKS)
+    for pair, ms in network["latency_ms"].items():
+        a, b = sorted(pair.split("/"))
+        jitter = network["jitter_ms"] if network["jitter_ms"] is not None else links.get((a, b), LinkModel(0, 0)).jitter_ms
+        links[(a, b)] = LinkModel(ms, jitter)
+    if network["jitter_ms"] is not None:
+        links = {k: LinkModel(v.latency_ms, network["jitter_ms"]) for k, v in links.items()}
+    return links
+
+
+class SimBackend:
+    def __init__(self, sc: Scenario, genesis: Genesis, keys: dict[str, crypto.KeyPair], seed: int) -> None:
+        self.sc = sc
+        self.genesis = genesis
+        specs = [NodeSpec(m.id, m.jurisdiction, m.power) for m in genesis.validators]
+
+        def app() -> Application:
+            return Ledger(genesis)
+
+        def invariants(a: Application) -> list[str]:
+            assert isinstance(a, Ledger)
+            return check_invariants(a)
+
+        cfg = SimConfig(nodes=specs, seed=seed, heights=1, tx_per_s=0, chain_id=genesis.chain_id,
+                        app_factory=app, invariants=invariants, keys=keys, links=links_for(sc.network),
+                        params=dict(genesis.params), time_limit_ms=0, genesis_time_ms=genesis.genesis_time_ms)
+        self.sim = Simulation(cfg)
+        self.sim.start()
+        if sc.network["loss"]:
+            self.sim.inject(Fault(0, "drop", value=sc.network["loss"]))
+        self.outcomes: dict[str, TxOutcome] = {}
+        self._pending: dict[str, bytes] = {}  # steps with wait = false
+        self.log: list[dict[str, Any]] = []
+
+    @property
+    def reference(self) -> Ledger:
+        ref = self.sim.checkers.reference
+        assert isinstance(ref, Ledger)
+        return ref
+
+    def now_ms(self) -> int:
+        return self.sim.now
+
+    def min_height(self) -> int:
+        return self.sim.min_height()
+
+    def wait_until(self, cond: Callable[[], bool], timeout_ms: int) -> bool:
+        if cond():
+            return True
+        return self.sim.run_until(cond, limit_ms=self.sim.now + timeout_ms)
+
+    def wait_ms(self, ms: int) -> None:
+        self.sim.run_until(at_ms=self.sim.now + ms, limit_ms=self.sim.now + ms)
+
+    def wait_for_time(self, at_ms: int) -> None:
+        if at_ms > self.sim.now:
+            self.sim.run_until(at_ms=at_ms, limit_ms=at_ms)
+
+    def submit(self, step: Step, tx: bytes) -> None:
+        label = step.label
+        refused = self.reference.check_tx(tx)  # what every node's mempool will say
+        self.sim.submit(tx)
+        h = crypto.digest(tx)
+        if refused is not None:
+            self.outcomes[label] = TxOutcome(refused, 0, "refused before any block")
+            return
+        if not step.fields.get("wait", True):
+            self.outcomes[label] = TxOutcome("PENDING", 0)
+            self._pending[label] = h
+            return
+        timeout = int(step.fields.get("timeout_ms", step_timeout_ms_default))
+        self.wait_until(self._decided(h), timeout)
+        self._record(label, h)
+
+    def _decided(self, tx_hash: bytes) -> Callable[[], bool]:
+        return lambda: tx_hash in self.sim.checkers.tx_results
+
+    def _record(self, label: str, h: bytes) -> None:
+        got = self.sim.checkers.tx_results.get(h)
+        self.outcomes[label] = TxOutcome(got[1], got[0], got[2]) if got else TxOutcome("PENDING", 0, "not decided")
+
+    def fault(self, step: Step) -> None:
+        f = step.fields
+        op = f["fault"]
+        if op == "broker-restart":
+            raise UserError(f"{step.where(self.sc.source)}: broker-restart is a live-only fault "
+                            "(set backends = [\"live\"])")
+        groups = tuple(tuple(g) for g in f.get("groups", ()))
+        self.sim.inject(Fault(self.sim.now, op, node=f.get("node", ""), groups=groups,
+                              symmetric=f.get("symmetric", True), value=float(f.get("value", 0.0)),
+                              behaviour=f.get("behaviour", "")))
+
+    def finish(self, client: Client) -> Facts:
+        for label, h in self._pending.items():
+            self.wait_until(self._decided(h), step_timeout_ms_default)
+            self._record(label, h)
+        top = max(n.height for n in self.sim.nodes.values())
+        self.wait_until(lambda: self.min_height() >= top, settle_ms)
+        if self.sim.liveness_expected() and (self.sc.steps and any(s.action == "fault" for s in self.sc.steps)):
+            self.wait_until(self.sim.liveness_met, self.sim.liveness_bound_ms())
+        r = self.sim.finish()
+        return Facts(ledger=self.reference, txs=dict(self.outcomes), min_height=self.min_height(),
+                     agreement=r.checks["checks"]["agreement"] == "ok" and r.checks["checks"]["state_root"] == "ok",
+                     liveness=self.sim.liveness_met(), evidence=r.evidence_committed, max_round=r.max_round,
+                     keys=dict(client.keys))
+
+    def blocks(self) -> list[dict[str, Any]]:
+        c = self.sim.checkers
+        return [{"height": h, "block": c.decided[h].hex(), "state_root": c.roots[h].hex()}
+                for h in sorted(c.roots)]
+
+    def checks(self) -> dict[str, Any]:
+        return self.sim.checkers.summary()
+
+    def trace_digest(self) -> str:
+        return self.sim.trace_digest()
