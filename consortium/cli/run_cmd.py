@@ -1,0 +1,108 @@
+"""`consortium run SCENARIO` and `consortium replay TRACE`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
+
+from consortium import scenario
+from consortium.cli.app import app, console, emit_json, err_console
+from consortium.scenario.runner import ScenarioResult
+
+
+@app.command("run")
+def run_cmd(
+    path: Annotated[Path, typer.Argument(help="Scenario file (TOML), e.g. scenarios/lc-happy-path.toml.")],
+    live: Annotated[bool, typer.Option(help="Run on live node processes over MQTT instead of the simulator.")] = False,
+    broker: Annotated[str, typer.Option(help="With --live: embedded, mosquitto or mqtt://host:port.")] = "embedded",
+    home: Annotated[Optional[Path], typer.Option(help="With --live: consortium home (default: a fresh temp dir).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed (default: the scenario's own).")] = None,
+    trace: Annotated[Optional[Path], typer.Option(help="Write a JSON-lines trace here.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Replay a scenario; exit 0 only if every expectation is met."""
+    sc = scenario.load(path)
+    backend = "live" if live else "sim"
+    live_opts: dict[str, Any] = {"broker": broker, "home": home} if live else {}
+    result = _with_progress(lambda cb: scenario.runner.run(sc, backend=backend, seed=seed, trace=trace,
+                                                            progress=cb, live=live_opts),
+                            quiet=json_out)
+    if json_out:
+        emit_json(result.to_dict())
+    else:
+        print_result(result, sc.description)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _with_progress(job: Any, *, quiet: bool) -> ScenarioResult:
+    if quiet or not sys.stderr.isatty():
+        return job(None)  # type: ignore[no-any-return]
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task("starting", total=1)
+
+        def cb(i: int, n: int, label: str) -> None:
+            bar.update(task, total=n, completed=i, description=f"step {label}")
+
+        return job(cb)  # type: ignore[no-any-return]
+
+
+def print_result(r: ScenarioResult, description: str = "") -> None:
+    if description.strip():
+        console.print(" ".join(description.split()), style="dim")
+    steps = Table(title=f"{r.scenario}: steps ({r.backend}, seed {r.seed})")
+    for col in ("step", "at ms", "action", "outcome"):
+        steps.add_column(col)
+    for e in r.events:
+        outcome = e.get("code", "")
+        if e.get("height"):
+            outcome += f" @h{e['height']}"
+        if e.get("detail") and e.get("code") != "OK":
+            outcome += f" ({e['detail']})"
+        what = e["action"] if e["action"] != "tx" else f"{e['tx']} as {e['actor']}"
+        if e["action"] == "fault":
+            what = f"fault {e['fault']} {e.get('node', '')}".strip()
+        steps.add_row(e["step"], str(e["at_ms"]), what, outcome)
+    console.print(steps)
+    table = Table(title="expectations")
+    for col in ("expectation", "expected", "observed", "met"):
+        table.add_column(col)
+    for row in r.rows:
+        mark = "[green]yes[/green]" if row.met else "[red]NO[/red]"
+        table.add_row(row.expectation, row.expected, row.observed, mark)
+    console.print(table)
+    checks = r.checks.get("checks", {})
+    if checks:
+        bad = {k: v for k, v in checks.items() if v != "ok"}
+        console.print("consensus checkers: " + ("all ok" if not bad else f"[red]{bad}[/red]"))
+        for v in r.checks.get("violations", []):
+            console.print(f"[red]violation[/red] {v}", highlight=False)
+    console.print(f"{'[green]PASSED' if r.ok else '[red]FAILED'}[/] after {len(r.blocks)} blocks, "
+                  f"trace digest {r.trace_digest[:16]}...")
+
+
+@app.command()
+def replay(
+    trace: Annotated[Path, typer.Argument(help="A trace written by `consortium run --trace` (simulator).")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Re-execute a simulator trace and prove the same blocks and state roots."""
+    rep = scenario.replay(trace)
+    out = {"scenario": rep.scenario, "blocks": rep.blocks, "identical": rep.identical,
+           "first_difference": rep.first_difference, "trace_digest_match": rep.trace_digest_match}
+    if json_out:
+        emit_json(out)
+    elif rep.identical:
+        console.print(f"replayed {rep.scenario}: {rep.blocks} blocks, same block ids and state roots at "
+                      f"every height; trace digest {'identical' if rep.trace_digest_match else 'DIFFERENT'}")
+    else:
+        console.print(f"[red]replay of {rep.scenario} diverged[/red]: {rep.first_difference}")
+    raise typer.Exit(0 if rep.identical and rep.trace_digest_match else 1)
+
+
+
