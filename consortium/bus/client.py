@@ -118,6 +118,7 @@ def submit(home: Path, actor: str, kind: str, body: dict[str, Any], *, broker: s
     """Sign `body` of `kind` as `actor`, submit it, wait until decided (or the timeout)."""
     genesis = load_genesis(home)
     signer = crypto.Signer(load_key(home, actor, genesis))
+    make_tx(kind, actor, body, signer, 0, genesis.chain_id)  # a malformed body: TxError before anything else
     if nonce is None:
         nonce = next_nonce(home, genesis, actor, node)
     tx = make_tx(kind, actor, body, signer, nonce, genesis.chain_id)  # TxError: refused before sending
