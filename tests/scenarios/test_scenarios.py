@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
 FILES = sorted(SCENARIOS.glob("*.toml"))
 SIM_FILES = [p for p in FILES if "sim" in scenario.load(p).backends]
-REQUIRED = {  # the issue's list (file stem -> what it tells)
+REQUIRED = {  # the scenarios issue 6 asks for, by file stem
     "lc-happy-path", "cargo-pledge-trust-receipt", "qingdao-multiple-pledging", "duplicate-receivables",
     "forged-and-copied-bills", "discrepancy-refusal-waiver", "mainland-data-consent", "switch-to-paper",
     "proposer-crash-mid-flow", "sh-hk-partition-transfer", "f-equivocating-validators", "loss-20-percent",
