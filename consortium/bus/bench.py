@@ -129,10 +129,9 @@ async def _run(opts: BenchOptions, home: Path, genesis: Genesis, progress: Calla
     loaders: list[asyncio.subprocess.Process] = []
     try:
         progress(f"starting {opts.nodes} nodes on {broker.kind}")
-        for m in genesis.validators:
-            nodes[m.id] = launch.start_node(home, m.id, broker.url, detach=False,
-                                            block_interval_ms=opts.block_interval_ms,
-                                            profile=opts.profile)
+        nodes.update(await asyncio.to_thread(
+            launch.start_nodes, home, [m.id for m in genesis.validators], broker.url, detach=False,
+            block_interval_ms=opts.block_interval_ms, profile=opts.profile))
         await asyncio.to_thread(launch.wait_ready, home, broker.url, nodes, 120.0)
         ep = endpoint(home, broker.url)
         decisions = Decisions(_validators(genesis))

@@ -82,6 +82,11 @@ idle_wait_ms = 100
 sync_serve_interval_ms = 100
 #: How long to wait for the broker before the first Start (then the outbox buffers).
 connect_wait_ms = 5_000
+#: Frames held back by a delay filter at once; beyond this they are dropped (counted).
+delayed_frames_max = 100_000
+#: Environment variable: "1" makes SQLite writes run on the event loop's thread
+#: instead of a worker thread (for measuring the difference; see docs/LIVE.md).
+STORE_SYNC_ENV = "CONSORTIUM_STORE_SYNC"
 #: Environment variable: local timing override of genesis params.block_interval_ms.
 BLOCK_INTERVAL_ENV = "CONSORTIUM_BLOCK_INTERVAL_MS"
 
@@ -152,6 +157,7 @@ class NodeRuntime:
         self._mempool_high = mempool_blocks_max * self.replica.params["block_txs_max"]
         self._stopping = asyncio.Event()
         self._committed = asyncio.Event()
+        self._store_sync = os.environ.get(STORE_SYNC_ENV) == "1"
         self._peers: dict[str, float] = {}  # sender -> monotonic ms of its last frame
         self._peer_heights: dict[str, int] = {}
         self._sync_served: dict[str, float] = {}
@@ -291,6 +297,9 @@ class NodeRuntime:
                 self.filtered[verdict] = self.filtered.get(verdict, 0) + 1
                 return
             if f.delay_ms > 0:
+                if len(self._delayed) >= delayed_frames_max:
+                    self.filtered["delay_overflow"] = self.filtered.get("delay_overflow", 0) + 1
+                    return
                 self._seq += 1
                 heapq.heappush(self._delayed, (mono_ms() + f.delay_ms, self._seq, env))
                 self.filtered["delayed"] = self.filtered.get("delayed", 0) + 1
@@ -299,8 +308,8 @@ class NodeRuntime:
 
     async def _deliver(self, env: Envelope) -> None:
         if env.kind == Kind.STATUS:
-            height = env.body["height"]
-            self._peer_heights[env.sender] = height
+            if self.genesis.member(env.sender) is not None:  # a party's "status" means nothing
+                self._peer_heights[env.sender] = env.body["height"]
             return
         if env.kind == Kind.SYNC_REQUEST:
             await self._serve_sync(env)
@@ -364,6 +373,11 @@ class NodeRuntime:
                      c.state_root.hex()[:16])
 
     async def _in_thread(self, fn: Any, *args: Any) -> None:
+        """A durable write; the loop waits for it, but paho's reader keeps checking
+        incoming frames meanwhile (the fsync releases the GIL)."""
+        if self._store_sync:
+            fn(*args)
+            return
         await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
     def _count_error(self, what: str) -> int:

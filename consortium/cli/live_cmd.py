@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -64,9 +65,10 @@ def up(
     handle = _broker_for(brokers, home, rd, broker, port, detach, reuse=bool(only))
     started: dict[str, Any] = {}
     try:
-        for ident in ids:
-            started[ident] = launch.start_node(home, ident, handle.url, detach=detach,
-                                               block_interval_ms=block_interval_ms)
+        for ident in ids:  # one by one, so that a failure still stops the ones already started
+            started.update(launch.start_nodes(home, [ident], handle.url, detach=detach,
+                                              block_interval_ms=block_interval_ms))
+            time.sleep(launch.start_gap_ms / 1000)
         if detach:
             records = launch.wait_ready(home, handle.url, started, wait_s)
             _print_started(handle, started, records, json_out)
@@ -181,8 +183,9 @@ def status(
     if json_out:
         emit_json({"nodes": {n: s.to_dict() for n, s in sorted(records.items())}, "summary": summary})
         return
-    console.print(dashboard_table(records, [m.id for m in ep.genesis.members]))
-    console.print(_summary_line(summary))
+    out = console if console.is_terminal else Console(width=160)  # a pipe: no 80-column squeeze
+    out.print(dashboard_table(records, [m.id for m in ep.genesis.members]))
+    out.print(_summary_line(summary))
 
 
 @app.command()

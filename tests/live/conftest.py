@@ -168,11 +168,8 @@ def kill_leftovers(home: Path) -> None:
         handle.kill()
 
 
-@pytest.fixture(params=["embedded", "mosquitto"])
-def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live]:
-    kind = request.param
-    if kind == "mosquitto" and (missing := mosquitto_missing()):
-        pytest.skip(f"mosquitto broker tests need mosquitto: {missing}")
+@contextlib.contextmanager
+def consortium_home(tmp_path: Path, kind: str) -> Iterator[Live]:
     home = tmp_path / "home"
     cli("init", "--home", str(home), "--members", str(NODES))
     consortium = Live(home, kind)
@@ -180,6 +177,23 @@ def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live]:
         yield consortium
     finally:
         consortium.cleanup()
+
+
+@pytest.fixture(params=["embedded", "mosquitto"])
+def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live]:
+    """A fresh default consortium home, once per broker kind."""
+    kind = request.param
+    if kind == "mosquitto" and (missing := mosquitto_missing()):
+        pytest.skip(f"mosquitto broker tests need mosquitto: {missing}")
+    with consortium_home(tmp_path, kind) as consortium:
+        yield consortium
+
+
+@pytest.fixture
+def live_embedded(tmp_path: Path) -> Iterator[Live]:
+    """The same on the embedded broker only, for behaviour that does not depend on the broker."""
+    with consortium_home(tmp_path, "embedded") as consortium:
+        yield consortium
 
 
 # ---------------------------------------------------------------- an observer of signed votes

@@ -19,6 +19,7 @@ import pytest
 
 from consortium.bus import broker as brokers
 from consortium.bus.load import LoadSpec
+from consortium.bus.netfilter import NetFilter, clear_filter, write_filter
 from consortium.ledger import dcsa
 from tests.live.conftest import Live, VoteObserver, cli, wait_for
 
@@ -169,3 +170,23 @@ def test_tx_cli_refuses_a_malformed_body_before_sending(tmp_path: Path) -> None:
     for args in (["tx", "ebl-transfer", "--as", "sh-exporter"], ["status"], ["query", "ebl", "00"]):
         out2 = cli(*args, "--home", str(home), check=False)  # usage error / nothing running: one line
         assert out2.returncode == 2 and "Traceback" not in out2.stderr, out2.stderr
+
+
+def test_network_filter_isolates_a_node_and_heals(live_embedded: Live) -> None:
+    """The live fault-injection hook: HOME/run/<id>.filter.json, picked up while running."""
+    live = live_embedded
+    live.up()
+    live.wait_height(2)
+    run = live.home / "run"
+    others = [m for m in live.members if m != "hkma"]
+    write_filter(run, "hkma", NetFilter(block=frozenset(others)))  # hkma hears nobody
+    time.sleep(1.0)
+    stuck = live.heights()["hkma"]
+    live.wait_height(stuck + 5, others)  # six of seven keep deciding without it
+    status = live.status()["nodes"]["hkma"]
+    assert status["filtered"].get("blocked", 0) > 0 and status["filter"]["block"] == sorted(others)
+    assert status["height"] <= stuck + 1
+    clear_filter(run, "hkma")
+    live.wait_height(max(live.heights().values()), ["hkma"])  # it syncs and follows again
+    live.down()
+    live.assert_same_chain()
