@@ -16,7 +16,8 @@ from consortium.ledger import queries
 from consortium.ledger.ledger import Ledger
 from consortium.scenario.schema import Expect
 
-_META = {"id", "step", "data_id", "grantee", "purpose", "carrier", "reference"}
+#: the fields that name the record, per kind; every other field is compared
+_META = {"consent": {"data_id", "grantee", "purpose"}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,7 @@ def _record(e: Expect, fields: dict[str, Any], facts: Facts) -> list[Row]:
     name = f"{e.what} {raw}".strip()
     rows = []
     for key, want in fields.items():
-        if key in _META:
+        if key in _META.get(e.what, {"id"}):
             continue
         got = None if record is None else _lookup(record, key)
         if want == "absent":
@@ -118,7 +119,12 @@ def _tx(e: Expect, fields: dict[str, Any], facts: Facts) -> list[Row]:
     out = facts.txs.get(fields["step"])
     got = out.code if out else "not submitted"
     detail = f" ({out.detail})" if out and out.detail and out.code != "OK" else ""
-    return [Row(f"tx {fields['step']}", fields["code"], got + detail, got == fields["code"])]
+    rows = [Row(f"tx {fields['step']}", fields["code"], got + detail, got == fields["code"])]
+    if "height_min" in fields:
+        h = out.height if out else 0
+        rows.append(Row(f"tx {fields['step']} height", f">= {fields['height_min']}", str(h),
+                        h >= fields["height_min"]))
+    return rows
 
 
 def _consensus(e: Expect, fields: dict[str, Any], facts: Facts) -> list[Row]:

@@ -17,7 +17,7 @@ from consortium.genesis import Genesis
 from consortium.scenario.expect import Facts, Row, TxOutcome, evaluate
 from consortium.scenario.genesis_for import seeded_genesis
 from consortium.scenario.schema import Scenario, Step, parse
-from consortium.scenario.txbuild import Client
+from consortium.scenario.txbuild import VAR, Client
 
 TRACE_VERSION = 1
 
@@ -32,6 +32,7 @@ class Backend(Protocol):
     def wait_for_time(self, at_ms: int) -> None: ...
     def submit(self, step: Step, tx: bytes) -> None: ...
     def fault(self, step: Step) -> None: ...
+    def settled(self, label: str) -> bool: ...
     def finish(self, client: Client) -> Facts: ...
     def blocks(self) -> list[dict[str, Any]]: ...
     def checks(self) -> dict[str, Any]: ...
@@ -68,7 +69,9 @@ def run(sc: Scenario, *, backend: str = "sim", seed: int | None = None, trace: P
         raise UserError(f"{sc.source}: this scenario does not run on the {backend} back-end "
                         f"(backends = {list(sc.backends)})")
     seed = sc.seed if seed is None else seed
+    check_references(sc)
     be, genesis, keys = _backend(sc, backend, seed, live or {})
+    check_nodes(sc, genesis)
     client = Client(genesis, dict(keys), seed, Path(sc.source).parent, deterministic=backend == "sim")
     events = []
     try:
@@ -77,6 +80,10 @@ def run(sc: Scenario, *, backend: str = "sim", seed: int | None = None, trace: P
                 progress(step.index, len(sc.steps), step.label)
             events.append(_do_step(sc, be, client, step))
         facts = be.finish(client)
+        for event in events:  # steps that did not wait: their final outcome
+            out = be.outcomes.get(event["step"])
+            if out is not None and event.get("code") == "PENDING":
+                event.update(code=out.code, height=out.height, detail=out.detail)
     finally:
         close = getattr(be, "close", None)
         if close is not None:
@@ -87,6 +94,47 @@ def run(sc: Scenario, *, backend: str = "sim", seed: int | None = None, trace: P
     if trace is not None:
         write_trace(trace, sc, result)
     return result
+
+
+def check_references(sc: Scenario) -> None:
+    """Every ${name} must be saved by an earlier step (checked before anything runs)."""
+    saved: set[str] = set()
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, str):
+            for name in VAR.findall(value):
+                if not name.startswith(("fp:", "example:")) and name not in saved:
+                    raise UserError(f"{where}': variable ${{{name}}} is not defined "
+                                    "(no earlier step saves it)")
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{where}.{k}")
+
+    for step in sc.steps:
+        for key, value in step.fields.items():
+            walk(value, f"{step.where(sc.source)}: field '{key}")
+        if "save" in step.fields:
+            saved.add(step.fields["save"])
+    for e in sc.expects:
+        for key, value in e.fields.items():
+            walk(value, f"{sc.source}: expect {e.index + 1}: field '{key}")
+
+
+def check_nodes(sc: Scenario, genesis: Genesis) -> None:
+    """Faults name validator nodes of this consortium."""
+    nodes = {m.id for m in genesis.validators}
+    for step in sc.steps:
+        if step.action != "fault":
+            continue
+        named = [("node", step.fields["node"])] if "node" in step.fields else []
+        named += [("groups", n) for g in step.fields.get("groups", []) for n in g]
+        for field_name, node in named:
+            if node not in nodes:
+                raise UserError(f"{step.where(sc.source)}: field '{field_name}' names no validator "
+                                f"({node!r}; validators: {', '.join(sorted(nodes))})")
 
 
 def _backend(sc: Scenario, backend: str, seed: int, live: dict[str, Any]
@@ -123,6 +171,9 @@ def _do_step(sc: Scenario, be: Backend, client: Client, step: Step) -> dict[str,
         event.update(fault=f["fault"], node=f.get("node", ""))
     elif step.action == "wait_ms":
         be.wait_ms(int(f["wait_ms"]))
+    elif step.action == "wait_for":
+        label = f["wait_for"]
+        be.wait_until(lambda: be.settled(label), int(f.get("timeout_ms", 120_000)))
     else:
         if not be.wait_until(lambda: be.min_height() >= f["wait_height"], 300_000):
             raise UserError(f"{step.where(sc.source)}: height {f['wait_height']} was never reached")

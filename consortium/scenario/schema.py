@@ -36,7 +36,7 @@ FAULTS = ("crash", "restart", "pause", "resume", "isolate", "partition", "heal",
 EXPECT_KINDS = ("ebl", "ebl_ref", "lc", "financing", "consent", "data", "party", "collateral", "tx",
                 "consensus", "share")
 _TOP = {"name", "description", "seed", "start", "backends", "consortium", "network", "step", "expect"}
-_STEP_ACTIONS = ("tx", "fault", "wait_ms", "wait_height")
+_STEP_ACTIONS = ("tx", "fault", "wait_ms", "wait_height", "wait_for")
 _STEP_COMMON = {"label", "at_ms", "after_height", "note"}
 _TX_FIELDS = {"tx", "as", "body", "document", "reference", "issue_to", "consignee", "endorsee", "supersedes",
               "save", "payload", "wait", "timeout_ms", "unchecked", "forge", "new_party_key"}
@@ -113,6 +113,10 @@ def parse(text: str, *, source: str, base: Path) -> Scenario:
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
         raise UserError(f"{source}: step label {dup[0]!r} is used twice")
+    for st in steps:
+        if st.action == "wait_for" and st.fields["wait_for"] not in labels[: st.index]:
+            raise UserError(f"{st.where(source)}: field 'wait_for' names no earlier step "
+                            f"({st.fields['wait_for']!r})")
     expects = tuple(_expect(i, e, source, set(labels)) for i, e in enumerate(_tables(data, "expect", source)))
     return Scenario(name=name, description=str(data.get("description", "")), source=source, seed=seed,
                     backends=backends, start_ms=_start(data, source), members_dir=members_dir, network=_network(data, source),
@@ -170,9 +174,12 @@ def _step(i: int, s: dict[str, Any], source: str) -> Step:
         raise UserError(f"{where}: field 'label' must be a non-empty string")
     actions = [a for a in _STEP_ACTIONS if a in s]
     if len(actions) != 1:
-        raise UserError(f"{where}: needs exactly one of {', '.join(_STEP_ACTIONS)}")
+        unknown = sorted(set(s) - _STEP_COMMON - _TX_FIELDS - _FAULT_FIELDS - set(_STEP_ACTIONS))
+        hint = f" (unknown field '{unknown[0]}')" if unknown else ""
+        raise UserError(f"{where}: needs exactly one of {', '.join(_STEP_ACTIONS)}{hint}")
     action = actions[0]
-    allowed = _STEP_COMMON | {"tx": _TX_FIELDS, "fault": _FAULT_FIELDS}.get(action, {action})
+    allowed = _STEP_COMMON | {"tx": _TX_FIELDS, "fault": _FAULT_FIELDS,
+                              "wait_for": {"wait_for", "timeout_ms"}}.get(action, {action})
     extra = sorted(set(s) - allowed)
     if extra:
         raise UserError(f"{where}: unknown field '{extra[0]}' for a {action} step")
@@ -189,6 +196,8 @@ def _step(i: int, s: dict[str, Any], source: str) -> Step:
             raise UserError(f"{where}: field 'body' must be a table")
     elif action == "fault":
         _check_fault(s, where)
+    elif action == "wait_for":
+        _req(s, "wait_for", str, where)
     else:
         _req(s, action, int, where)
     return Step(i, label, action, at_ms, after, {k: v for k, v in s.items() if k not in _STEP_COMMON})

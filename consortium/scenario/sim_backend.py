@@ -109,6 +109,17 @@ class SimBackend:
         self.wait_until(self._decided(h), timeout)
         self._record(label, h)
 
+    def settled(self, label: str) -> bool:
+        """True once the tx of step `label` (sent with wait = false) is decided."""
+        h = self._pending.get(label)
+        if h is None:
+            return True
+        if h not in self.sim.checkers.tx_results:
+            return False
+        self._record(label, h)
+        del self._pending[label]
+        return True
+
     def _decided(self, tx_hash: bytes) -> Callable[[], bool]:
         return lambda: tx_hash in self.sim.checkers.tx_results
 
@@ -128,9 +139,10 @@ class SimBackend:
                               behaviour=f.get("behaviour", "")))
 
     def finish(self, client: Client) -> Facts:
-        for label, h in self._pending.items():
-            self.wait_until(self._decided(h), step_timeout_ms_default)
-            self._record(label, h)
+        for label in list(self._pending):
+            self.wait_until(lambda label=label: self.settled(label), step_timeout_ms_default)  # type: ignore[misc]
+            if label in self._pending:
+                self._record(label, self._pending.pop(label))
         top = max(n.height for n in self.sim.nodes.values())
         self.wait_until(lambda: self.min_height() >= top, settle_ms)
         if self.sim.liveness_expected() and (self.sc.steps and any(s.action == "fault" for s in self.sc.steps)):

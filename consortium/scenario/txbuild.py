@@ -18,11 +18,13 @@ from consortium import crypto
 from consortium.errors import ConsortiumError, UserError
 from consortium.genesis import Genesis
 from consortium.ledger import builders, dcsa
+from consortium.ledger.bodies import BY_KIND
+from consortium.ledger.fields import Opt, spec
 from consortium.ledger.tx import make_tx
 from consortium.scenario.schema import Step
 from consortium.types import Jurisdiction, Role
 
-_VAR = re.compile(r"\$\{([^}]+)\}")
+VAR = re.compile(r"\$\{([^}]+)\}")
 
 
 @dataclass
@@ -39,7 +41,7 @@ class Client:
 
     def subst(self, value: Any, where: str) -> Any:
         if isinstance(value, str):
-            return _VAR.sub(lambda m: self._var(m.group(1), where), value)
+            return VAR.sub(lambda m: self._var(m.group(1), where), value)
         if isinstance(value, list):
             return [self.subst(v, where) for v in value]
         if isinstance(value, dict):
@@ -68,6 +70,7 @@ class Client:
         body = self.subst(dict(f.get("body", {})), where)
         try:
             body = self._helpers(kind, f, body, where)
+            body = {**_absent_optionals(kind, body), **body}
         except (ConsortiumError, ValueError, KeyError) as exc:
             raise UserError(f"{where}: cannot build the {kind} body ({exc})") from None
         signer_id = f.get("forge", actor)  # forge = "<other id>": signed with someone else's key
@@ -143,3 +146,11 @@ class Client:
         hk_bank = m is not None and m.role == Role.BANK and m.jurisdiction == Jurisdiction.HK
         regulator = next((x for x in self.genesis.members if x.role == Role.REGULATOR), None)
         return regulator.public_key if hk_bank and regulator is not None else None
+
+
+def _absent_optionals(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    """TOML has no null: an optional body field left out is sent as nil."""
+    cls = BY_KIND.get(kind)
+    if cls is None:
+        return {}
+    return {name: None for name, check in spec(cls) if name not in body and isinstance(check, Opt)}

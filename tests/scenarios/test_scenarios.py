@@ -203,13 +203,7 @@ BROKEN = {
 }
 
 
-GAP_NO_ACTION = pytest.mark.xfail(reason="engine gap: schema._step says 'needs exactly one of tx, fault, "
-                                   "wait_ms, wait_height' without naming the unknown field")
-GAP_VAR_FIELD = pytest.mark.xfail(reason="engine gap: txbuild.Client.subst only knows the step, so an undefined "
-                                   "variable's message does not name the field (body.ebl)")
-CASES = [*sorted(BROKEN),
-         pytest.param("no-action", marks=GAP_NO_ACTION),
-         pytest.param("undefined-variable-field", marks=GAP_VAR_FIELD)]
+CASES = [*sorted(BROKEN), "no-action", "undefined-variable-field"]
 BROKEN["no-action"] = ('teleport = 3\n', ["'teleport'"])
 BROKEN["undefined-variable-field"] = (BROKEN["undefined-variable"][0], ["${bl}", "body"])
 
@@ -246,11 +240,9 @@ def test_a_broken_expectation_names_the_file_the_expectation_and_the_field(tmp_p
 
 
 # ------------------------------------------------------------------ engine gaps found while writing the files
-# Each xfail names the engine function and the symptom; it turns into an XPASS once fixed.
+# (each was an xfail naming the engine function and the symptom; all fixed since)
 
 
-@pytest.mark.xfail(reason="engine gap: schema._check_fault accepts any node id and Simulation._apply_fault "
-                          "silently ignores an unknown one, so a typo makes the fault a no-op")
 def test_a_fault_on_an_unknown_node_is_a_file_error(tmp_path: Path) -> None:
     path = _broken(tmp_path, "unknown-node", 'fault = "crash"\nnode = "carrier-xx"\n')
     with pytest.raises(UserError, match="'node'"):
@@ -262,16 +254,12 @@ def _happy_path_with(extra: str) -> scenario.Scenario:
     return parse(text, source="lc-happy-path+extra", base=SCENARIOS)
 
 
-@pytest.mark.xfail(reason="engine gap: schema._expect accepts 'height_min' on a tx expectation but expect._tx "
-                          "never compares it")
 def test_a_tx_expectation_judges_height_min() -> None:
     result = scenario.run(_happy_path_with('\n[[expect]]\nwhat = "tx"\nstep = "sacc"\ncode = "OK"\n'
                                            'height_min = 1000\n'))
     assert not result.ok
 
 
-@pytest.mark.xfail(reason="engine gap: expect._META holds 'carrier' and 'reference', so an ebl/lc expectation "
-                          "on those record fields is dropped without a row")
 def test_every_field_of_a_record_expectation_gets_a_row() -> None:
     result = scenario.run(_happy_path_with('\n[[expect]]\nwhat = "ebl"\nid = "${bl}"\ncarrier = "carrier-hk"\n'
                                            'reference = "NOT-IT"\n'))
@@ -279,16 +267,12 @@ def test_every_field_of_a_record_expectation_gets_a_row() -> None:
     assert not result.ok
 
 
-@pytest.mark.xfail(reason="engine gap: runner._do_step records a wait = false tx as PENDING and the step event "
-                          "(table, trace) is never updated with the outcome collected in finish()")
 def test_a_tx_sent_without_waiting_shows_its_outcome_in_the_steps() -> None:
     result = scenario.run(SCENARIOS / "sh-hk-partition-transfer.toml")
     event = next(e for e in result.events if e["step"] == "transfer")
     assert event["code"] == "OK" and event["height"] > 0
 
 
-@pytest.mark.xfail(reason="engine gap: TOML has no null and txbuild does not fill an absent optional (nil) body "
-                          "field, so e.g. a standalone PLEDGE (financing nil) cannot be written")
 def test_an_optional_body_field_may_be_left_out(tmp_path: Path) -> None:
     path = tmp_path / "nil.toml"
     path.write_text('name = "nil"\n\n[[step]]\nlabel = "attest"\nas = "sdb"\ntx = "DATA_ATTEST"\n'
