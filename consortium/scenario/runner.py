@@ -84,13 +84,13 @@ def run(sc: Scenario, *, backend: str = "sim", seed: int | None = None, trace: P
             out = be.outcomes.get(event["step"])
             if out is not None and event.get("code") == "PENDING":
                 event.update(code=out.code, height=out.height, detail=out.detail)
+        rows = evaluate(sc.expects, facts, lambda v: client.subst(v, f"{sc.source}: expectations"))
+        result = ScenarioResult(sc.name, backend, seed, rows, events, be.blocks(), be.checks(),
+                                be.trace_digest(), final=_final(facts))
     finally:
         close = getattr(be, "close", None)
         if close is not None:
             close()
-    rows = evaluate(sc.expects, facts, lambda v: client.subst(v, f"{sc.source}: expectations"))
-    result = ScenarioResult(sc.name, backend, seed, rows, events, be.blocks(), be.checks(), be.trace_digest(),
-                            final=_final(facts))
     if trace is not None:
         write_trace(trace, sc, result)
     return result

@@ -1,0 +1,344 @@
+"""Run a scenario on live processes: a real broker, one `consortium node`
+process per validator, transactions published over MQTT and read back from
+the nodes' SQLite stores, faults injected for real (SIGKILL, SIGSTOP/SIGCONT,
+the nodes' network filter files, a broker kill and restart, the consortium
+clock file for `advance`)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from consortium import crypto
+from consortium.bus import clock
+from consortium.bus.broker import Broker, start_broker
+from consortium.bus.client import publish_tx
+from consortium.bus.launch import NodeProcess, run_dir, start_node, start_nodes, stop_pids, wait_ready
+from consortium.bus.livestore import LiveStore, open_existing
+from consortium.bus.netfilter import NetFilter, clear_filter, write_filter
+from consortium.bus.status import endpoint
+from consortium.errors import UserError
+from consortium.genesis import DEFAULT_CHAIN_ID
+from consortium.home import init_home, load_genesis, load_key
+from consortium.ledger.ledger import Ledger
+from consortium.scenario.expect import Facts, TxOutcome
+from consortium.scenario.genesis_for import default_members_dir
+from consortium.scenario.schema import Scenario, Step
+from consortium.scenario.txbuild import Client
+
+#: real-time bounds of a live run
+ready_wait_s = 90.0
+step_timeout_ms_default = 60_000
+settle_ms = 15_000
+liveness_wait_ms = 90_000
+poll_s = 0.1
+resend_ms = 5_000  # re-publish an undecided tx (a node that was down may have missed it)
+SIM_ONLY = ("byzantine", "duplicate")
+
+
+class LiveBackend:
+    def __init__(self, sc: Scenario, seed: int, *, broker: str = "embedded", home: Path | None = None,
+                 keep_home: bool = False) -> None:
+        self.sc = sc
+        self._own_home = home is None
+        self.keep_home = keep_home
+        self.home = Path(tempfile.mkdtemp(prefix="consortium-live-")) if home is None else home
+        self.rd = run_dir(self.home)
+        init_home(self.home, sc.members_dir or default_members_dir(), DEFAULT_CHAIN_ID, force=True,
+                  genesis_time_ms=sc.start_ms)
+        self.genesis = load_genesis(self.home)
+        ids = [m.id for m in self.genesis.members] + [p.id for p in self.genesis.parties]
+        self.keys: dict[str, crypto.KeyPair] = {i: load_key(self.home, i, self.genesis) for i in ids}
+        self.validators = [m.id for m in self.genesis.validators]
+        self._offset_ms = sc.start_ms - _wall_ms()  # ledger time starts at the scenario's start
+        clock.write_offset(self.rd, self._offset_ms)
+        self.broker_spec = broker
+        self.broker: Broker = start_broker(broker, home=self.home, run_dir=self.rd)
+        self.procs: dict[str, NodeProcess] = {}
+        self.crashed: set[str] = set()
+        self.paused: set[str] = set()
+        self.blocked: set[tuple[str, str]] = set()  # (receiver, sender)
+        self.drop = 0.0
+        self.delay_ms = 0
+        self.outcomes: dict[str, TxOutcome] = {}
+        self._pending: dict[str, tuple[bytes, str, bytes, float]] = {}  # label -> (hash, actor, tx, resend at)
+        self._stores: dict[str, LiveStore] = {}
+        self._t0 = time.monotonic()
+        self._last_fault_heights: dict[str, int] | None = None
+        try:
+            self.procs = start_nodes(self.home, self.validators, self.broker.url, detach=False)
+            wait_ready(self.home, self.broker.url, self.procs, ready_wait_s)
+        except BaseException:
+            self.close()
+            raise
+        if sc.network["loss"]:
+            self.drop = sc.network["loss"]
+            self._write_filters()
+        self._t0 = time.monotonic()
+
+    # ------------------------------------------------------------ time and heights
+
+    def now_ms(self) -> int:
+        return int((time.monotonic() - self._t0) * 1000)
+
+    def wait_until(self, cond: Callable[[], bool], timeout_ms: int) -> bool:
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            self._resend_pending()
+            if cond():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll_s)
+
+    def wait_ms(self, ms: int) -> None:
+        self.wait_until(lambda: False, ms)
+
+    def wait_for_time(self, at_ms: int) -> None:
+        if at_ms > self.now_ms():
+            self.wait_ms(at_ms - self.now_ms())
+
+    def _store(self, ident: str) -> LiveStore | None:
+        s = self._stores.get(ident)
+        if s is None:
+            s = open_existing(self.home, ident)
+            if s is not None:
+                self._stores[ident] = s
+        return s
+
+    def heights(self) -> dict[str, int]:
+        out = {}
+        for ident in self.validators:
+            s = self._store(ident)
+            out[ident] = s.last_height() if s is not None else 0
+        return out
+
+    def _live(self) -> list[str]:
+        return [i for i in self.validators if i not in self.crashed and i not in self.paused]
+
+    def min_height(self) -> int:
+        h = self.heights()
+        return min((h[i] for i in self._live()), default=0)
+
+    # ------------------------------------------------------------ transactions
+
+    def _best_ledger(self) -> Ledger:
+        h = self.heights()
+        best = max(self._live() or self.validators, key=lambda i: h[i])
+        s = self._store(best)
+        if s is None:
+            return Ledger(self.genesis)
+        return s.restore_ledger(self.genesis)
+
+    def _publish(self, actor: str, tx: bytes) -> None:
+        ep = endpoint(self.home, self.broker.url, as_member=actor if self.genesis.member(actor) else None)
+        asyncio.run(publish_tx(ep, actor, crypto.Signer(self.keys[actor]), tx))
+
+    def _result(self, h: bytes) -> dict[str, Any] | None:
+        for ident in self._live():
+            s = self._store(ident)
+            found = s.tx_result(h) if s is not None else None
+            if found is not None:
+                return found
+        return None
+
+    def submit(self, step: Step, tx: bytes) -> None:
+        label, actor = step.label, step.fields["as"]
+        h = crypto.digest(tx)
+        refused = self._best_ledger().check_tx(tx)
+        self._publish(actor, tx)
+        if refused is not None:
+            self.outcomes[label] = TxOutcome(refused, 0, "refused before any block")
+            return
+        self._pending[label] = (h, actor, tx, time.monotonic() + resend_ms / 1000)
+        self.outcomes[label] = TxOutcome("PENDING", 0)
+        if step.fields.get("wait", True):
+            timeout = int(step.fields.get("timeout_ms", step_timeout_ms_default))
+            self.wait_until(lambda: self.settled(label), timeout)
+
+    def settled(self, label: str) -> bool:
+        item = self._pending.get(label)
+        if item is None:
+            return True
+        found = self._result(item[0])
+        if found is None:
+            return False
+        self.outcomes[label] = TxOutcome(found["code"], found["height"], found["detail"])
+        del self._pending[label]
+        return True
+
+    def _resend_pending(self) -> None:
+        now = time.monotonic()
+        for label, (h, actor, tx, at) in list(self._pending.items()):
+            if now >= at:
+                self._publish(actor, tx)
+                self._pending[label] = (h, actor, tx, now + resend_ms / 1000)
+
+    # ------------------------------------------------------------ faults
+
+    def fault(self, step: Step) -> None:
+        f = step.fields
+        op, node = f["fault"], f.get("node", "")
+        if op in SIM_ONLY:
+            raise UserError(f"{step.where(self.sc.source)}: fault {op!r} runs on the simulator only")
+        if op == "crash":
+            self._signal(node, signal.SIGKILL)
+            self.crashed.add(node)
+        elif op == "restart":
+            self.procs[node] = start_node(self.home, node, self.broker.url, detach=False)
+            self.crashed.discard(node)
+            self.paused.discard(node)
+        elif op == "pause":
+            self._signal(node, signal.SIGSTOP)
+            self.paused.add(node)
+        elif op == "resume":
+            self._signal(node, signal.SIGCONT)
+            self.paused.discard(node)
+        elif op == "advance":
+            self._offset_ms += int(f["value"])
+            clock.write_offset(self.rd, self._offset_ms)
+        elif op == "broker-restart":
+            port = self.broker.port
+            self.broker.kill()
+            self.broker = start_broker(self.broker_spec, home=self.home, run_dir=self.rd, port=port)
+        else:
+            self._network(op, f)
+        self._last_fault_heights = self.heights()
+
+    def _network(self, op: str, f: dict[str, Any]) -> None:
+        if op == "partition":
+            groups = [list(g) for g in f["groups"]]
+            for i, a in enumerate(groups):
+                for j, b in enumerate(groups):
+                    if i != j and (f.get("symmetric", True) or j > i):
+                        self.blocked.update((rcv, snd) for snd in a for rcv in b)
+        elif op == "isolate":
+            node = f["node"]
+            for other in self.validators:
+                if other != node:
+                    self.blocked.update({(node, other), (other, node)})
+        elif op == "drop":
+            self.drop = float(f["value"])
+        elif op == "delay":
+            self.delay_ms = int(f["value"])
+        elif op == "heal":
+            self.blocked.clear()
+            self.drop, self.delay_ms = 0.0, 0
+        self._write_filters()
+
+    def _write_filters(self) -> None:
+        for ident in self.validators:
+            block = frozenset(snd for rcv, snd in self.blocked if rcv == ident)
+            nf = NetFilter(drop=self.drop, delay_ms=self.delay_ms, block=block)
+            if nf.active:
+                write_filter(self.rd, ident, nf)
+            else:
+                clear_filter(self.rd, ident)
+
+    def _signal(self, node: str, sig: signal.Signals) -> None:
+        proc = self.procs.get(node)
+        if proc is None or not proc.alive():
+            return
+        try:
+            os.kill(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        if sig == signal.SIGKILL and proc.process is not None:
+            proc.process.wait(timeout=10)
+
+    # ------------------------------------------------------------ the end
+
+    def finish(self, client: Client) -> Facts:
+        for label in list(self._pending):
+            self.wait_until(lambda label=label: self.settled(label), step_timeout_ms_default)  # type: ignore[misc]
+        top = max(self.heights().values())
+        self.wait_until(lambda: self.min_height() >= top, settle_ms)
+        live = True
+        if self._last_fault_heights is not None:
+            before = self._last_fault_heights
+            live = self.wait_until(lambda: all(self.heights()[i] > before.get(i, 0) for i in self._live()),
+                                   liveness_wait_ms)
+        agreement, self._violations = self._agreement()
+        return Facts(ledger=self._best_ledger(), txs=dict(self.outcomes), min_height=self.min_height(),
+                     agreement=agreement, liveness=live, evidence=self._evidence(), max_round=self._max_round(),
+                     keys=dict(client.keys))
+
+    def _agreement(self) -> tuple[bool, list[str]]:
+        """Every pair of stores holds the same block and state root at every common height."""
+        violations: list[str] = []
+        h = self.heights()
+        common = min(h.values())
+        for height in range(1, common + 1):
+            seen = {}
+            for ident in self.validators:
+                s = self._store(ident)
+                info = s.block_info(height) if s is not None else None
+                if info is not None:
+                    seen[ident] = info
+            if len(set(seen.values())) > 1:
+                violations.append(f"agreement: nodes differ at height {height}")
+        return not violations, violations
+
+    def _decided(self) -> list[Any]:
+        s = self._store(max(self.validators, key=lambda i: self.heights()[i]))
+        if s is None:
+            return []
+        return [d for d in (s.decided(h) for h in range(1, s.last_height() + 1)) if d is not None]
+
+    def _evidence(self) -> int:
+        return sum(len(d.block.evidence) for d in self._decided())
+
+    def _max_round(self) -> int:
+        return max((d.certificate.round for d in self._decided()), default=0)
+
+    def blocks(self) -> list[dict[str, Any]]:
+        out = []
+        for d in self._decided():
+            s = self._store(self.validators[0])
+            info = s.block_info(d.block.height) if s is not None else None
+            root = info[1].hex() if info else ""
+            out.append({"height": d.block.height, "block": d.block.id.hex(), "state_root": root})
+        return out
+
+    def checks(self) -> dict[str, Any]:
+        violations = getattr(self, "_violations", [])
+        verdict = "ok" if not violations else f"FAILED x{len(violations)}"
+        return {"ok": not violations, "checks": {"agreement": verdict, "state_root": verdict},
+                "violations": violations, "home": str(self.home) if self.keep_home else None}
+
+    def trace_digest(self) -> str:
+        digest = hashlib.sha256()
+        for b in self.blocks():
+            digest.update(f"{b['height']}|{b['block']}|{b['state_root']}\n".encode())
+        return digest.hexdigest()
+
+    def close(self) -> None:
+        for s in self._stores.values():
+            s.close()
+        self._stores.clear()
+        for ident in list(self.paused):
+            self._signal(ident, signal.SIGCONT)
+        alive = {i: p.pid for i, p in self.procs.items() if p.alive()}
+        if alive:
+            stop_pids(alive)
+        for p in self.procs.values():
+            if p.process is not None:
+                try:
+                    p.process.wait(timeout=10)
+                except Exception:  # noqa: BLE001 - best effort on the way out
+                    p.process.kill()
+        self.broker.stop()
+        if self._own_home and not self.keep_home:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
