@@ -44,6 +44,7 @@ from typing import Any
 
 from consortium import codec, crypto
 from consortium.bus.adapter import BusAdapter
+from consortium.bus.clock import ClockFile
 from consortium.bus.livestore import LiveStore, snapshot_every_heights
 from consortium.bus.netfilter import FilterFile, filter_path, poll_ms
 from consortium.bus.status import broker_address
@@ -148,6 +149,7 @@ class NodeRuntime:
             raise
         self.bus = self._adapter()
         self.filter = FilterFile(filter_path(opts.home / "run", self.id))
+        self.clock = ClockFile(opts.home / "run")
         self.started_ms = now_ms()
         self._timers: list[tuple[float, int, ev.ScheduleTimeout]] = []
         self._delayed: list[tuple[float, int, Envelope]] = []
@@ -210,7 +212,7 @@ class NodeRuntime:
                 helpers = [asyncio.create_task(self._status_loop()), asyncio.create_task(self._filter_loop())]
                 if self.opts.parent_pid is not None:
                     helpers.append(asyncio.create_task(self._watch_parent(self.opts.parent_pid)))
-                await self._carry_out(self.replica.step(ev.Start(now_ms())))
+                await self._carry_out(self.replica.step(ev.Start(self.ledger_now())))
                 await self._main_loop()
                 await self._publish_status(state="stopped")
                 await asyncio.sleep(0.05)  # let the last status reach the socket
@@ -274,7 +276,7 @@ class NodeRuntime:
         now = mono_ms()
         while self._timers and self._timers[0][0] <= now:
             _, _, t = heapq.heappop(self._timers)
-            await self._step(ev.TimeoutFired(t.kind, t.height, t.round, now_ms()))
+            await self._step(ev.TimeoutFired(t.kind, t.height, t.round, self.ledger_now()))
         while self._delayed and self._delayed[0][0] <= now:
             _, _, env = heapq.heappop(self._delayed)
             await self._deliver(env)
@@ -314,7 +316,7 @@ class NodeRuntime:
         if env.kind == Kind.SYNC_REQUEST:
             await self._serve_sync(env)
             return
-        await self._step(ev.Received(env, now_ms()))
+        await self._step(ev.Received(env, self.ledger_now()))
 
     async def _step(self, event: ev.Event) -> None:
         try:
@@ -439,9 +441,16 @@ class NodeRuntime:
                 await asyncio.wait_for(self._committed.wait(), (status_interval_ms - status_gap_ms) / 1000)
             self._committed.clear()
 
+    def ledger_now(self) -> int:
+        """The consortium clock (bus/clock.py): wall clock plus the run's offset.
+        Only the times handed to the replica use it; timers stay monotonic."""
+        return now_ms() + self.clock.offset_ms
+
     async def _filter_loop(self) -> None:
         while True:
             self.filter.poll()
+            if self.clock.poll():
+                log.info("%s: consortium clock offset now %d ms", self.id, self.clock.offset_ms)
             await asyncio.sleep(poll_ms / 1000)
 
 
