@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import gc
 import heapq
 import logging
 import os
@@ -71,6 +72,8 @@ rate_window_ms = 5_000
 frames_per_turn_max = 64
 #: Transactions handed to the replica in a row (then timers and votes go first again).
 txs_per_turn_max = 32
+#: Consensus, sync and status frames waiting for the replica; beyond this the oldest go (counted).
+urgent_frames_max = 10_000
 #: Transactions waiting for the replica; beyond this new ones are refused (counted).
 tx_backlog_max = 20_000
 #: Transactions are handed to the replica only while its mempool holds fewer than
@@ -90,6 +93,29 @@ delayed_frames_max = 100_000
 STORE_SYNC_ENV = "CONSORTIUM_STORE_SYNC"
 #: Environment variable: local timing override of genesis params.block_interval_ms.
 BLOCK_INTERVAL_ENV = "CONSORTIUM_BLOCK_INTERVAL_MS"
+
+
+class GcClock:
+    """Time spent in Python's cyclic garbage collector (a hidden pause: a full
+    collection walks every object of a large ledger state)."""
+
+    def __init__(self) -> None:
+        self.total_ms = 0.0
+        self.max_ms = 0.0
+        self.collections = 0
+        self._t0 = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+            return
+        took = (time.perf_counter() - self._t0) * 1000
+        self.total_ms += took
+        self.max_ms = max(self.max_ms, took)
+        self.collections += 1
+
+    def to_dict(self) -> dict[str, int]:
+        return {"collections": self.collections, "total_ms": int(self.total_ms), "max_ms": int(self.max_ms)}
 
 
 def now_ms() -> int:
@@ -168,6 +194,8 @@ class NodeRuntime:
         self.filtered: dict[str, int] = {}
         self.errors: dict[str, int] = {}
         self.evidence = 0
+        self.gc = GcClock()
+        gc.callbacks.append(self.gc)
 
     # ------------------------------------------------------------ boot
 
@@ -223,7 +251,9 @@ class NodeRuntime:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             self.store.close()
-            log.info("%s: stopped at height %d", self.id, self.replica.height - 1)
+            log.info("%s: stopped at height %d; gc %s, errors %s, dropped %s, counters %s", self.id,
+                     self.replica.height - 1, self.gc.to_dict(), self.errors, self.bus.dropped,
+                     self.replica.counters)
 
     async def _main_loop(self) -> None:
         """Timers first, then consensus frames, then transactions (see _pull)."""
@@ -252,6 +282,9 @@ class NodeRuntime:
 
     def _route(self, env: Envelope) -> None:
         if env.kind != Kind.TX:
+            if len(self._urgent) >= urgent_frames_max:  # newest rounds matter most, like the adapter's queue
+                self._urgent.popleft()
+                self._count_error("urgent_overflow")
             self._urgent.append(env)
         elif len(self._txs) < tx_backlog_max:
             self._txs.append(env)
@@ -362,11 +395,15 @@ class NodeRuntime:
     async def _commit(self, c: ev.Commit) -> None:
         height = c.block.height
         snapshot = None
+        t0 = time.perf_counter()
         if height - self.snapshot_height >= snapshot_every_heights:
             snapshot = self.ledger.snapshot()
+        t1 = time.perf_counter()
         await self._in_thread(self.store.commit, c, snapshot)
         if snapshot is not None:
             self.snapshot_height = height
+            log.info("%s: snapshot at height %d: %.1f MB, %.0f ms to take, %.0f ms to store", self.id, height,
+                     len(snapshot) / 1e6, (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000)
         self._committed.set()
         self.txs_committed += len(c.block.txs)
         self._commits.append((mono_ms(), len(c.block.txs)))
@@ -418,7 +455,7 @@ class NodeRuntime:
             "counters": {str(k): v for k, v in r["counters"].items()},
             "bus": {"connected": bus["connected"], "connections": bus["connections"], "received": bus["received"],
                     "published": bus["published"], "pending": bus["pending"], "outbox": bus["outbox"]},
-            "snapshot_height": self.snapshot_height,
+            "snapshot_height": self.snapshot_height, "gc": self.gc.to_dict(),
         }
 
     async def _publish_status(self, state: str = "running") -> None:
