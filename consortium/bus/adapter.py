@@ -12,10 +12,12 @@ Theory of operation
   topic kind == envelope kind -> addressed to us. A bad frame is counted in
   `dropped[reason]` and forgotten; our own frames (topic sender == node id,
   the broker echoes them back) are skipped without counting.
-- A byte-identical copy of a recent good frame on the same topic is dropped as
-  "duplicate" before its signature is checked again (a replay costs a hash,
-  not a verification). Status and sync requests are exempt: repeating them is
-  legitimate.
+- A byte-identical copy of a recent good frame on the same topic is delivered
+  again WITHOUT re-checking its signature (a replay costs a hash, not a
+  verification) and counted in `repeated`, not dropped: the replica re-sends
+  its signed votes on purpose (retransmission after loss or a healed
+  partition), and a copy the node could not use the first time (filtered,
+  too far ahead) must still reach it. The replica ignores what it already has.
 - Good frames go to a bounded queue. When it is full the OLDEST frame is
   dropped (counted "queue_full"): consensus is driven by the newest heights and
   rounds, and timeouts plus sync recover whatever was lost.
@@ -53,13 +55,12 @@ TOPIC = topics.TOPIC  # topic not of our shapes, not under our chain, not UTF-8
 SENDER_TOPIC_MISMATCH = "sender_topic_mismatch"  # impersonation or a replay on another topic
 KIND_TOPIC_MISMATCH = "kind_topic_mismatch"
 NOT_FOR_US = "not_for_us"  # a direct message to another node (broker misrouted it)
-DUPLICATE = "duplicate"  # byte-identical copy of a recent good frame
 QUEUE_FULL = "queue_full"  # the node did not keep up; oldest frame dropped
 INTERNAL = "internal"  # a bug on our side while checking; counted, never raised
 
 DROP_REASONS: tuple[str, ...] = (
     TOPIC, *(str(r) for r in Reason), SENDER_TOPIC_MISMATCH, KIND_TOPIC_MISMATCH, NOT_FOR_US,
-    DUPLICATE, QUEUE_FULL, INTERNAL,
+    QUEUE_FULL, INTERNAL,
 )
 
 # Reasons a publish did not reach the broker (in `unsent`).
@@ -96,6 +97,7 @@ class FrameChecker:
         self.node_id = node_id
         self.keys = keys
         self._recent: collections.OrderedDict[bytes, None] = collections.OrderedDict()
+        self.repeated = 0  # good frames seen again (delivered without a second signature check)
 
     def check(self, topic: str, payload: bytes) -> Envelope | None:
         """The envelope of a good frame, None for our own; RemoteError(reason) otherwise."""
@@ -105,11 +107,15 @@ class FrameChecker:
         if len(payload) > limits.frame_bytes_max:
             raise RemoteError(Reason.TOO_LARGE, f"{len(payload)} bytes")
         key = None
+        known = False
         if where.kind not in _REPEATABLE:
             key = crypto.digest(topic.encode() + b"\0" + payload)
-            if key in self._recent:
-                raise RemoteError(DUPLICATE, topic)
-        env = codec.decode_envelope(payload, chain_id=self.chain_id, keys=self.keys)
+            known = key in self._recent
+        if known:  # these very bytes on this very topic passed every check before
+            self.repeated += 1
+            env = codec.decode_unverified(payload)
+        else:
+            env = codec.decode_envelope(payload, chain_id=self.chain_id, keys=self.keys)
         if env.sender != where.sender:
             raise RemoteError(SENDER_TOPIC_MISMATCH, f"{env.sender!r} on {where.sender!r}'s topic")
         if env.kind != where.kind:
@@ -245,7 +251,7 @@ class BusAdapter:
         """Counters for status records and the dashboard."""
         return {"connected": self.connected, "connections": self.connections, "received": self.received,
                 "published": self.published, "pending": self.frames_pending, "outbox": len(self._outbox),
-                "dropped": dict(self.dropped), "unsent": dict(self.unsent)}
+                "repeated": self._checker.repeated, "dropped": dict(self.dropped), "unsent": dict(self.unsent)}
 
     def _on_raw(self, message: paho.MQTTMessage) -> None:
         """Check one raw message (paho read callback). Never raises."""

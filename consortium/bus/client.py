@@ -9,7 +9,7 @@ the tx in its mempool.
 Decision: the client polls the nodes' SQLite stores (tx index, then the
 block's results) until one holds the tx, re-publishing the same bytes every
 `resend_ms` meanwhile (a node that was restarting may have missed it; the
-others drop the copy as a duplicate or as already in their mempool).
+others find the copy already in their mempool and ignore it).
 
 Nonce: max(the actor's next nonce in a node's state, the wall clock in ms).
 The ledger accepts gaps; the clock part keeps two quick submissions by one
