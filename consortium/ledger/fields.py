@@ -55,7 +55,7 @@ class Text(Check):
             raise bad(where, f"must be {self.min_len}..{self.max_len} characters")
         if self.pattern is not None and not _compiled(self.pattern).fullmatch(value):
             raise bad(where, f"must match {self.pattern}")
-        if any(ord(c) < 0x20 and c not in "\n\t" for c in value):
+        if _CONTROL.search(value):
             raise bad(where, "must not contain control characters")
         return value
 
@@ -260,6 +260,7 @@ def spec(cls: type) -> tuple[tuple[str, Check], ...]:
 
 
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")  # C0 controls but tab and newline
 _PATTERNS: dict[str, re.Pattern[str]] = {}
 
 

@@ -59,14 +59,14 @@ def check_invariants(ledger: HasState) -> list[str]:
         cache.clear()
     out: list[str] = []
     out += _references(s)
-    for _, e in s.rows(t.EBL):
+    for _, e in s.items(t.EBL):
         out += _cached(cache, _ebl_key(s, e), partial(_ebl_problems, s, e))
     out += _collateral(s)
-    for _, lc in s.rows(t.LC):
+    for _, lc in s.items(t.LC):
         out += _lc_problems(s, lc)
     out += _privacy(s, cache)
     out += _shares(s)
-    return out
+    return sorted(out)  # records were visited in no particular order
 
 
 def _cached(cache: dict[bytes, bool], key: bytes, check: Callable[[], list[str]]) -> list[str]:
@@ -84,10 +84,10 @@ def _cached(cache: dict[bytes, bool], key: bytes, check: Callable[[], list[str]]
 
 def _references(s: State) -> list[str]:
     groups: dict[tuple[str, str], list[r.Ebl]] = {}
-    for _, e in s.rows(t.EBL):
+    for _, e in s.items(t.EBL):
         groups.setdefault((e.carrier, e.reference), []).append(e)
     out: list[str] = []
-    for (carrier, ref), ebls in sorted(groups.items()):
+    for (carrier, ref), ebls in groups.items():
         live = [e.id for e in ebls if e.status != "VOIDED"]
         if len(live) > 1:
             out.append(f"({carrier}, {ref}) has {len(live)} authoritative eBLs {sorted(x[:12] for x in live)}")
@@ -278,11 +278,11 @@ def _compare(s: State, e: r.Ebl, st: _Replay) -> list[str]:
 
 def _collateral(s: State) -> list[str]:
     claims: dict[str, set[str]] = {}
-    live = {k: f for k, f in s.rows(t.FIN) if f.live}
+    live = {k: f for k, f in s.items(t.FIN) if f.live}
     for fin_id, fin in live.items():
         for c in fin.collateral:
             claims.setdefault(c.fingerprint, set()).add(f"financing {fin_id}")
-    for _, e in s.rows(t.EBL):
+    for _, e in s.items(t.EBL):
         if e.pledgee is None:
             continue
         under = live.get(e.pledge_financing or "")
@@ -290,8 +290,8 @@ def _collateral(s: State) -> list[str]:
         claim = f"financing {e.pledge_financing}" if joined else f"pledge of {e.id[:12]}"
         claims.setdefault(e.id, set()).add(claim)
     out = [f"fingerprint {fp[:12]} backs {len(cs)} live interests: {sorted(cs)}"
-           for fp, cs in sorted(claims.items()) if len(cs) > 1]
-    liens = dict(s.rows(t.LIEN))
+           for fp, cs in claims.items() if len(cs) > 1]
+    liens = dict(s.items(t.LIEN))
     for fp in sorted(set(claims) ^ set(liens)):
         out.append(f"fingerprint {fp[:12]}: lien table and live interests disagree")
     return out
@@ -321,27 +321,29 @@ def _lc_problems(s: State, lc: r.Lc) -> list[str]:
 
 
 def _privacy(s: State, cache: dict[bytes, bool]) -> list[str]:
+    """Every record, scanned once per content (the cache is keyed by its digest)."""
     out: list[str] = []
-    for table in t.TABLES:
-        for key, rec in s.rows(table):
-            digest = s.digest_of(table, key) or b""
-            out += _cached(cache, b"pii" + digest, partial(_pii, table, key, rec))
+    for full, digest in s.digests():
+        if not cache.get(b"pii" + digest):
+            out += _cached(cache, b"pii" + digest, partial(_pii, s, full))
     return out
 
 
-def _pii(table: t.Table[r.Record], key: str, rec: r.Record) -> list[str]:
-    found = value_finding(r.to_value(rec), f"{table.name}/{key}")
+def _pii(s: State, full: str) -> list[str]:
+    rec = s.record(full)
+    assert rec is not None
+    found = value_finding(r.to_value(rec), full)
     if found is not None:
         return [f"plaintext mainland personal data: {found}"]
     if isinstance(rec, r.Doc):
         parties = json.loads(rec.text).get("documentParties")
-        return [f"plaintext mainland personal data: doc/{key[:12]} {f}" for f in document_party_findings(parties)]
+        return [f"plaintext mainland personal data: {full[:16]} {f}" for f in document_party_findings(parties)]
     return []
 
 
 def _shares(s: State) -> list[str]:
     out: list[str] = []
-    for share_id, share in s.rows(t.SHARE):
+    for share_id, share in s.items(t.SHARE):
         consent = s.get(t.CONSENT, f"{share.data_id}/{share.recipient}/{share.purpose}")
         if share.status == "ACTIVE" and (consent is None or consent.status != "GRANTED"):
             out.append(f"share {share_id} is readable although consent is {consent and consent.status}")

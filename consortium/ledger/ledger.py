@@ -133,7 +133,8 @@ class Ledger:
             return TxResult(h, str(exc.code), exc.detail)
         except Exception as exc:  # a bug: keep the node alive, keep nodes in step
             self.state.rollback()
-            return TxResult(h, str(Code.INTERNAL), f"{type(exc).__name__}: {exc}"[:200])
+            # Only the type: a message may hold addresses or other node-local text.
+            return TxResult(h, str(Code.INTERNAL), f"internal error {type(exc).__name__} in {tx.kind}")
         self.state.commit()
         return TxResult(h, str(Code.OK), "")
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass, fields
 from types import NoneType, UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from consortium import codec, crypto
+import msgpack
+
+from consortium import crypto
 from consortium.ledger.tx import NONCE_WINDOW
 
 EBL_STATUSES = ("ISSUED", "PENDING_SURRENDER_FOR_DELIVERY", "PENDING_SURRENDER_FOR_AMENDMENT",
@@ -135,7 +137,7 @@ class ChainEntry(Record):
         assert (self.seq == 0) == (self.action == "ISSUE")
 
     def digest(self) -> bytes:
-        return crypto.digest(CHAIN_DOMAIN + codec.encode(to_value(self)))
+        return crypto.digest(CHAIN_DOMAIN + encode(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +368,31 @@ R = TypeVar("R", bound=Record)
 
 def to_value(rec: Record) -> dict[str, Any]:
     return {f.name: _plain(getattr(rec, f.name)) for f in fields(rec)}
+
+
+def encode(rec: Record) -> bytes:
+    """The canonical encoding of a record: equal to codec.encode(to_value(rec)), but built
+    directly (fields emitted in sorted order, values known canonical), because the state
+    root encodes every record a block touches."""
+    return msgpack.packb(_sorted_value(rec), use_bin_type=True)  # type: ignore[no-any-return]
+
+
+_SORTED: dict[type, tuple[str, ...]] = {}
+
+
+def _sorted_value(rec: Record) -> dict[str, Any]:
+    names = _SORTED.get(type(rec))
+    if names is None:
+        names = _SORTED[type(rec)] = tuple(sorted((f.name for f in fields(rec)), key=lambda n: n.encode()))
+    out: dict[str, Any] = {}
+    for n in names:
+        v = getattr(rec, n)
+        if isinstance(v, Record):
+            v = _sorted_value(v)
+        elif isinstance(v, tuple):
+            v = [_sorted_value(x) if isinstance(x, Record) else x for x in v]
+        out[n] = v
+    return out
 
 
 def _plain(v: Any) -> Any:

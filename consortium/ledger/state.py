@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 
 import msgpack
 
-from consortium import codec, crypto
+from consortium import crypto
 from consortium.errors import LocalError
 from consortium.ledger import records as r
 
@@ -130,6 +130,19 @@ class State:
         data = self._data[table.name]
         return [(k, data[k]) for k in sorted(data)]  # type: ignore[misc]
 
+    def items(self, table: Table[R]) -> list[tuple[str, R]]:
+        """Committed records of a table in no particular order (cheaper than rows)."""
+        return list(self._data[table.name].items())  # type: ignore[arg-type]
+
+    def digests(self) -> list[tuple[str, bytes]]:
+        """(full key, SHA-256 of the record's encoding) of every record (call root() first)."""
+        assert not self._dirty, "digests are current only after root()"
+        return list(self._vhash.items())
+
+    def record(self, full_key: str) -> r.Record | None:
+        name, _, key = full_key.partition("/")
+        return self._data[name].get(key)
+
     def count(self, table: Table[Any]) -> int:
         return len(self._data[table.name])
 
@@ -161,7 +174,7 @@ class State:
                 self._vhash.pop(full, None)
                 self._buckets[b].pop(hk, None)
             else:
-                enc = codec.encode(r.to_value(rec))
+                enc = r.encode(rec)
                 self._enc[full] = enc
                 self._vhash[full] = self._buckets[b][hk] = crypto.digest(enc)
             self._dirty_buckets.add(b)

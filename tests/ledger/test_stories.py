@@ -326,12 +326,15 @@ def test_surrender_then_a_transfer_attempt() -> None:
 
 def test_surrender_rejected_returns_possession_to_the_surrendering_party() -> None:
     """SREJ is the one act that moves possession without the possessor's signature: it
-    returns the eBL to whoever surrendered it. Expected: SREJ OK, possessor hk-importer,
+    returns the eBL to whoever surrendered it. Expected: a transfer by the former
+    possessor -> DISE; SREJ OK, possessor hk-importer,
     status ISSUED; a straight bill cannot be endorsed (BENV); delivery by a non-consignee
     possessor -> TITLE."""
     net = Net()
     ebl = net.shipment("SRJ0001")
     net.ok("TRANSFER", "sh-exporter", {"ebl": ebl, "recipient": "hk-importer"})
+    stale = net.do("TRANSFER", "sh-exporter", {"ebl": ebl, "recipient": "hk-distributor"})
+    assert stale.code == "DISE"  # the shipper no longer possesses it
     net.ok("SURRENDER_FOR_DELIVERY", "hk-importer", {"ebl": ebl, "recipient": "carrier-sh"})
     net.ok("SREJ", "carrier-sh", {"ebl": ebl})
     view = net.ebl(ebl)
@@ -340,3 +343,24 @@ def test_surrender_rejected_returns_possession_to_the_surrendering_party() -> No
     net.ok("TRANSFER", "hk-importer", {"ebl": ebl, "recipient": "hk-distributor"})
     assert net.do("SURRENDER_FOR_DELIVERY", "hk-distributor", {"ebl": ebl, "recipient": "carrier-sh"}
                   ).code == "TITLE"
+
+
+def test_an_issued_lc_changes_only_with_the_beneficiarys_consent() -> None:
+    """Irrevocability (UCP 600 art. 10): an amendment binds only once the beneficiary
+    accepts it. Expected: proposal OK but terms unchanged; acceptance by the applicant
+    -> AUTH; a second proposal while one is pending -> STATE; rejection keeps the terms;
+    acceptance of the next one changes them."""
+    net = Net()
+    net.ok("LC_ISSUE", "bank-hk", HK_LC)
+    amend = {"lc_id": "LC-HK-001", "amount": 200_000_00, "expiry_date": None, "latest_shipment_date": None,
+             "documents_required": None}
+    net.ok("LC_AMEND", "bank-hk", amend)
+    assert queries.lc(net.ledger, "LC-HK-001")["terms"]["amount"] == 250_000_00  # type: ignore[index]
+    assert net.do("LC_AMEND", "bank-hk", amend).code == "STATE"
+    assert net.do("LC_AMEND_ACCEPT", "hk-importer", {"lc_id": "LC-HK-001", "amendment": 1}).code == "AUTH"
+    net.ok("LC_AMEND_REJECT", "sh-exporter", {"lc_id": "LC-HK-001", "amendment": 1})
+    assert queries.lc(net.ledger, "LC-HK-001")["terms"]["amount"] == 250_000_00  # type: ignore[index]
+    net.ok("LC_AMEND", "bank-hk", dict(amend, amount=300_000_00))
+    net.ok("LC_AMEND_ACCEPT", "sh-exporter", {"lc_id": "LC-HK-001", "amendment": 2})
+    lc = queries.lc(net.ledger, "LC-HK-001")
+    assert lc is not None and lc["terms"]["amount"] == 300_000_00 and lc["original"]["amount"] == 250_000_00
