@@ -36,6 +36,7 @@ lint: install
 	$(BIN)/mypy consortium
 	$(BIN)/lint-imports
 
+# the default consortium (7 validators) on the embedded broker, the flagship scenario live
 demo: install
 	$(BIN)/consortium demo
 

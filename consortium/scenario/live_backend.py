@@ -24,6 +24,7 @@ from consortium.bus.client import publish_tx
 from consortium.bus.launch import NodeProcess, run_dir, start_node, start_nodes, stop_pids, wait_ready
 from consortium.bus.livestore import LiveStore, open_existing
 from consortium.bus.netfilter import NetFilter, clear_filter, write_filter
+from consortium.bus.netfilter import poll_ms as filter_poll_ms
 from consortium.bus.status import endpoint
 from consortium.errors import UserError
 from consortium.genesis import DEFAULT_CHAIN_ID
@@ -242,6 +243,7 @@ class LiveBackend:
                 write_filter(self.rd, ident, nf)
             else:
                 clear_filter(self.rd, ident)
+        time.sleep(2 * filter_poll_ms / 1000)  # every node has picked the change up
 
     def _signal(self, node: str, sig: signal.Signals) -> None:
         proc = self.procs.get(node)
