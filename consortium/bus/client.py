@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
+
 from consortium import codec, crypto
 from consortium.bus import topics
 from consortium.bus.livestore import LiveStore, open_existing
@@ -37,6 +39,8 @@ from consortium.ledger.tx import tx_hash
 
 #: Re-publish an undecided tx this often.
 resend_ms = 5_000
+#: Retry a publish the broker did not take after this long.
+retry_ms = 1_000
 #: How often the stores are polled for the decision.
 poll_ms = 100
 
@@ -103,8 +107,11 @@ async def wait_decided(ep: Endpoint, stores: dict[str, LiveStore], actor: str, s
     next_send = 0.0
     while time.monotonic() < deadline:
         if time.monotonic() >= next_send:
-            await publish_tx(ep, actor, signer, tx)
-            next_send = time.monotonic() + resend_ms / 1000
+            try:
+                await publish_tx(ep, actor, signer, tx)
+                next_send = time.monotonic() + resend_ms / 1000
+            except aiomqtt.MqttError:  # broker down or restarting: try again soon, until the timeout
+                next_send = time.monotonic() + retry_ms / 1000
         for ident, store in stores.items():
             found = store.tx_result(h)
             if found is not None:

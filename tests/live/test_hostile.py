@@ -11,6 +11,7 @@ counting (the broker echoes a node's frames back), so the others are checked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import aiomqtt
@@ -59,15 +60,14 @@ def hostile_frames(chain: str, captured: tuple[str, bytes], acl: bool) -> list[t
     return frames
 
 
-async def capture(live: Live, client_kw: dict[str, Any], root: str) -> tuple[str, bytes]:
+async def capture(c: aiomqtt.Client, root: str) -> tuple[str, bytes]:
     """One real prevote of hkma, as it went over the bus."""
     topic = f"{root}/hkma/prevote"
-    async with aiomqtt.Client("127.0.0.1", live.broker_record().port, **client_kw) as c:
-        await c.subscribe(topic)
-        async for m in c.messages:
-            # amqtt also hands a new subscriber retained records of other topics
-            if str(m.topic) == topic and isinstance(m.payload, bytes):
-                return topic, m.payload
+    await c.subscribe(topic)
+    async for m in c.messages:
+        # amqtt also hands a new subscriber retained records of other topics
+        if str(m.topic) == topic and isinstance(m.payload, bytes):
+            return topic, m.payload
     raise AssertionError("no frame captured")
 
 
@@ -79,13 +79,17 @@ def expected(frames: list[tuple[str, bytes, str]], node: str, chain: str) -> set
 
 
 async def attack(live: Live) -> dict[str, set[str]]:
-    """Publish every hostile frame; return the reasons each node must show."""
+    """Publish every hostile frame; return the reasons each node must show.
+
+    One connection for capture and attack: with amqtt, a client that connects
+    while another disconnects can get a dead session (a race in amqtt 0.12), and
+    QoS 0 publishes into a dead session vanish without an error."""
     chain = load_genesis(live.home).chain_id
     cred = load_credentials(live.home)[ATTACKER]
     kw: dict[str, Any] = {"username": cred["username"], "password": cred["password"], "timeout": 5}
-    captured = await asyncio.wait_for(capture(live, kw, topics.root(chain)), 20)
-    frames = hostile_frames(chain, captured, acl=live.kind == "mosquitto")
     async with aiomqtt.Client("127.0.0.1", live.broker_record().port, **kw) as c:
+        captured = await asyncio.wait_for(capture(c, topics.root(chain)), 20)
+        frames = hostile_frames(chain, captured, acl=live.kind == "mosquitto")
         for topic, payload, _ in frames:
             await c.publish(topic, payload)
         if live.kind == "mosquitto":  # outside its ACL: mosquitto drops it, no node ever sees it
@@ -106,15 +110,23 @@ def test_hostile_frames_change_nothing_and_are_counted(live: Live) -> None:
     before = max(live.wait_height(2).values())
     if live.kind == "mosquitto":
         assert asyncio.run(refused_without_credentials(live))
-    reasons = asyncio.run(attack(live))
-    assert len(reasons["hkma"]) >= 9 and reasons[ATTACKER] <= {"topic"}
+    missing: dict[str, list[str]] = {}
 
     def counted() -> dict[str, Any] | None:
         nodes = live.status()["nodes"]
-        missing = {n: sorted(want - set(nodes[n]["dropped"])) for n, want in reasons.items() if n in nodes}
-        return None if any(missing.values()) or len(missing) < len(reasons) else nodes
+        missing.clear()
+        missing.update({n: sorted(want - set(nodes[n]["dropped"]) if n in nodes else want)
+                        for n, want in reasons.items()})
+        return None if any(missing.values()) else nodes
 
-    nodes = wait_for(f"every node to count {reasons['sdb']}", counted, 30)
+    nodes = None
+    for _ in range(3):  # a session amqtt broke anyway: attack again (counts only have to appear)
+        reasons = asyncio.run(attack(live))
+        assert len(reasons["hkma"]) >= 9 and reasons[ATTACKER] <= {"topic"}
+        with contextlib.suppress(AssertionError):
+            nodes = wait_for("the counters", counted, 10)
+            break
+    assert nodes is not None, f"reasons not counted: {missing}"
     for n, s in nodes.items():
         assert s["errors"] == {} and s["state"] == "running", (n, s["errors"])
     live.wait_height(before + 5)  # still deciding, every one of them
