@@ -37,7 +37,8 @@ from consortium.home import load_genesis
 from consortium.ledger import Ledger
 from consortium.store.sqlite import NodeStore, _last_height, _transaction
 
-#: A full snapshot at least this often (heights); boot re-applies at most this many blocks.
+#: A full snapshot about this often (heights; each node at its own phase, see
+#: NodeRuntime._snapshot_due); boot re-applies at most twice this many blocks.
 snapshot_every_heights = 64
 STORE_FILE = "store.db"
 

@@ -186,6 +186,8 @@ class NodeRuntime:
         self._stopping = asyncio.Event()
         self._committed = asyncio.Event()
         self._store_sync = os.environ.get(STORE_SYNC_ENV) == "1"
+        members = [m.id for m in self.genesis.members]
+        self._snapshot_phase = members.index(self.id) * snapshot_every_heights // len(members)
         self._peers: dict[str, float] = {}  # sender -> monotonic ms of its last frame
         self._peer_heights: dict[str, int] = {}
         self._sync_served: dict[str, float] = {}
@@ -396,7 +398,7 @@ class NodeRuntime:
         height = c.block.height
         snapshot = None
         t0 = time.perf_counter()
-        if height - self.snapshot_height >= snapshot_every_heights:
+        if self._snapshot_due(height):
             snapshot = self.ledger.snapshot()
         t1 = time.perf_counter()
         await self._in_thread(self.store.commit, c, snapshot)
@@ -410,6 +412,14 @@ class NodeRuntime:
         if log.isEnabledFor(logging.DEBUG) or height % 100 == 0:
             log.info("%s: decided height %d (%d txs) root %s", self.id, height, len(c.block.txs),
                      c.state_root.hex()[:16])
+
+    def _snapshot_due(self, height: int) -> bool:
+        """Every snapshot_every_heights heights, each node at its own phase: a
+        snapshot stalls its node for a moment (taking it, writing it under the
+        store's lock), and nodes stalling one at a time never stall a quorum."""
+        every = snapshot_every_heights
+        since = height - self.snapshot_height
+        return since >= 2 * every or (since >= every // 2 and (height + self._snapshot_phase) % every == 0)
 
     async def _in_thread(self, fn: Any, *args: Any) -> None:
         """A durable write; the loop waits for it, but paho's reader keeps checking

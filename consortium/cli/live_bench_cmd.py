@@ -26,6 +26,7 @@ def bench(
     loaders: Annotated[int, typer.Option(help="Separate load processes.")] = 2,
     block_interval_ms: Annotated[int, typer.Option(help="Pause between heights (ms).")] = 20,
     drain: Annotated[float, typer.Option(help="Seconds to wait for the backlog after the load stops.")] = 20.0,
+    warmup: Annotated[float, typer.Option(help="First seconds of load left out of tx/s and latency_ms.")] = 3.0,
     keep: Annotated[Optional[Path], typer.Option(help="Copy the run's home (stores, logs) here.")] = None,
     profile: Annotated[bool, typer.Option(help="Nodes write cProfile stats (HOME/run/<id>.prof; use --keep).")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -35,7 +36,7 @@ def bench(
 
     opts = BenchOptions(nodes=nodes, broker=broker, rate=0 if max_ else rate, max=max_, duration_s=duration,
                         loaders=loaders, block_interval_ms=block_interval_ms, drain_s=drain, keep=keep,
-                        profile=profile)
+                        profile=profile, warmup_s=warmup)
     result = run_bench(opts, progress=lambda msg: err_console.print(f"bench: {msg}", highlight=False))
     if json_out:
         emit_json(result)
@@ -51,7 +52,9 @@ def _print(r: dict[str, Any]) -> None:
     console.print(f"committed {r['committed_tx_per_s']} tx/s ({r['heights_per_s']} heights/s); "
                   f"sent {r['txs_sent']}, decided {r['txs_decided']}, accepted {r['txs_accepted']}, "
                   f"undecided {r['txs_undecided']}")
-    console.print(f"commit latency ms: p50 {lat['p50']}, p95 {lat['p95']}, p99 {lat['p99']}, max {lat['max']}")
+    console.print(f"commit latency ms after {r['warmup_s']} s warm-up: p50 {lat['p50']}, p95 {lat['p95']}, "
+                  f"p99 {lat['p99']}, max {lat['max']}; all txs: p50 {r['latency_ms_all']['p50']}, "
+                  f"p99 {r['latency_ms_all']['p99']}")
     console.print(f"Ed25519 verify: {r['verify_per_s_one_core']}/s on one core; ceiling with {c['cores']} cores "
                   f"and {c['verifies_per_tx_per_node']} verifies per tx per node: {c['tx_per_s']} tx/s "
                   f"(reached {c['fraction_reached']:.0%})")
