@@ -15,9 +15,8 @@ bound. A decided height is committed atomically WITH its state root but, except
 every `snapshot_every_heights` heights, WITHOUT a new snapshot. Booting
 restores the newest snapshot and re-applies the blocks stored after it,
 checking each resulting root against the root stored with the block: the same
-state, since apply_block is deterministic. (NodeStore.commit_block always
-writes a snapshot, hence `commit_without_snapshot` below; it uses the store's
-own lock and transaction helper, so the all-or-nothing property is the same.)
+state, since apply_block is deterministic (NodeStore.commit_block with
+snapshot None keeps the older snapshot row, in the same transaction).
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from consortium.errors import LocalError
 from consortium.genesis import Genesis
 from consortium.home import load_genesis
 from consortium.ledger import Ledger
-from consortium.store.sqlite import NodeStore, _last_height, _transaction
+from consortium.store.sqlite import NodeStore
 
 #: A full snapshot about this often (heights; each node at its own phase, see
 #: NodeRuntime._snapshot_due); boot re-applies at most twice this many blocks.
@@ -65,25 +64,7 @@ class LiveStore(NodeStore):
         with a new snapshot when `snapshot` is given."""
         args = (c.block.height, c.block.id, codec.encode(c.block.to_wire()), codec.encode(c.certificate.to_wire()),
                 encode_results(c.results), c.state_root)
-        hashes = [r.tx_hash for r in c.results]
-        if snapshot is not None:
-            self.commit_block(*args, snapshot=snapshot, tx_hashes=hashes)
-        else:
-            self.commit_without_snapshot(*args, tx_hashes=hashes)
-
-    def commit_without_snapshot(self, height: int, block_id: bytes, block: bytes, certificate: bytes,
-                                results: bytes, state_root: bytes, tx_hashes: list[bytes]) -> None:
-        """commit_block minus the snapshot row (which keeps its older height)."""
-        with self._lock:
-            db = self._db()
-            with _transaction(db):
-                last = _last_height(db)
-                if height != last + 1:
-                    raise LocalError(f"commit of height {height} after {last}: heights commit in order")
-                db.execute("INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?)",
-                           (height, block_id, block, certificate, results, state_root))
-                db.executemany("INSERT OR IGNORE INTO tx_index VALUES (?, ?, ?)",
-                               [(h, height, i) for i, h in enumerate(tx_hashes)])
+        self.commit_block(*args, snapshot=snapshot, tx_hashes=[r.tx_hash for r in c.results])
 
     def snapshot_height(self) -> int:
         latest = self.latest()

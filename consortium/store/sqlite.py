@@ -147,12 +147,14 @@ class NodeStore:
     # ------------------------------------------------------------ blocks
 
     def commit_block(self, height: int, block_id: bytes, block: bytes, certificate: bytes,
-                     results: bytes, state_root: bytes, snapshot: bytes,
+                     results: bytes, state_root: bytes, snapshot: bytes | None,
                      tx_hashes: list[bytes] | None = None) -> None:
         """Durably record decided `height` and the state after it, all or nothing.
 
-        `tx_hashes[i]` is the hash of the i-th tx of the block; a hash already
-        indexed (a replayed tx, rejected by the ledger) keeps its first position."""
+        `snapshot` None keeps the older snapshot row (its height says how far it
+        reaches; the blocks after it replay deterministically). `tx_hashes[i]` is
+        the hash of the i-th tx of the block; a hash already indexed (a replayed
+        tx, rejected by the ledger) keeps its first position."""
         _check_digest(block_id, "block_id")
         _check_digest(state_root, "state_root")
         with self._lock:
@@ -163,7 +165,8 @@ class NodeStore:
                     raise LocalError(f"commit of height {height} after {last}: heights commit in order")
                 db.execute("INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?)",
                            (height, block_id, block, certificate, results, state_root))
-                db.execute("INSERT OR REPLACE INTO snapshot VALUES (0, ?, ?)", (height, snapshot))
+                if snapshot is not None:
+                    db.execute("INSERT OR REPLACE INTO snapshot VALUES (0, ?, ?)", (height, snapshot))
                 db.executemany("INSERT OR IGNORE INTO tx_index VALUES (?, ?, ?)",
                                [(h, height, i) for i, h in enumerate(tx_hashes or [])])
 
