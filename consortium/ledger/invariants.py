@@ -47,16 +47,32 @@ _CACHE_MAX = 200_000
 class HasState(Protocol):
     state: State
     invariant_cache: dict[bytes, bool]
+    invariant_warm: bool
 
     def state_root(self) -> bytes: ...
 
 
 def check_invariants(ledger: HasState) -> list[str]:
+    """Every violation, one sentence each (sorted); [] when all invariants hold.
+
+    After a clean check, the next one looks only at what changed since (the state
+    tracks written keys) plus the cheap global passes; after a violation, a restore,
+    or when the change log overflowed, it checks everything again."""
     ledger.state_root()  # flush: record digests are current
     s = ledger.state
     cache = ledger.invariant_cache
     if len(cache) > _CACHE_MAX:
         cache.clear()
+    touched = s.drain_touched()
+    if touched is None or not ledger.invariant_warm:
+        out = _everything(s, cache)
+    else:
+        out = _changed(s, cache, touched)
+    ledger.invariant_warm = not out
+    return sorted(out)  # records were visited in no particular order
+
+
+def _everything(s: State, cache: dict[bytes, bool]) -> list[str]:
     out: list[str] = []
     out += _references(s)
     for _, e in s.items(t.EBL):
@@ -64,9 +80,38 @@ def check_invariants(ledger: HasState) -> list[str]:
     out += _collateral(s)
     for _, lc in s.items(t.LC):
         out += _lc_problems(s, lc)
-    out += _privacy(s, cache)
-    out += _shares(s)
-    return sorted(out)  # records were visited in no particular order
+    out += _privacy(s, cache, [full for full, _ in s.digests()])
+    out += _shares(s, [k for k, _ in s.items(t.SHARE)])
+    return out
+
+
+def _changed(s: State, cache: dict[bytes, bool], touched: set[str]) -> list[str]:
+    by_table: dict[str, set[str]] = {}
+    for full in touched:
+        name, _, key = full.partition("/")
+        by_table.setdefault(name, set()).add(key)
+    ebl_ids = by_table.get("ebl", set()) | by_table.get("doc", set())
+    ebl_ids |= {k.partition("/")[0] for k in by_table.get("chain", ())}
+    ebls = [e for i in sorted(ebl_ids) if (e := s.get(t.EBL, i)) is not None]
+    out: list[str] = []
+    groups = {(e.carrier, e.reference) for e in ebls}
+    groups |= {(k.partition("/")[0], k.partition("/")[2]) for k in by_table.get("ref", ())}
+    for carrier, ref in sorted(groups):
+        members = _group(s, carrier, ref)
+        out += _reference_group(s, carrier, ref, members + [e for e in ebls if (e.carrier, e.reference) ==
+                                                              (carrier, ref) and e not in members])
+    for e in ebls:
+        out += _cached(cache, _ebl_key(s, e), partial(_ebl_problems, s, e))
+    out += _collateral(s)
+    lc_ids = by_table.get("lc", set()) | {k.partition("/")[0] for k in by_table.get("pres", ())}
+    out += [p for i in sorted(lc_ids) if (lc := s.get(t.LC, i)) is not None for p in _lc_problems(s, lc)]
+    out += _privacy(s, cache, [f for f in touched if s.record(f) is not None])
+    shares = set(by_table.get("share", ()))
+    for k in by_table.get("consent", ()):
+        consent = s.get(t.CONSENT, k)
+        shares |= set(consent.shares) if consent is not None else set()
+    out += _shares(s, sorted(shares))
+    return out
 
 
 def _cached(cache: dict[bytes, bool], key: bytes, check: Callable[[], list[str]]) -> list[str]:
@@ -88,14 +133,27 @@ def _references(s: State) -> list[str]:
         groups.setdefault((e.carrier, e.reference), []).append(e)
     out: list[str] = []
     for (carrier, ref), ebls in groups.items():
-        live = [e.id for e in ebls if e.status != "VOIDED"]
-        if len(live) > 1:
-            out.append(f"({carrier}, {ref}) has {len(live)} authoritative eBLs {sorted(x[:12] for x in live)}")
-        index = s.get(t.REF, f"{carrier}/{ref}")
-        if index is None or set(index.history) != {e.id for e in ebls}:
-            out.append(f"reference index of ({carrier}, {ref}) does not list its eBLs")
-        elif live and index.current != live[0]:
-            out.append(f"reference index of ({carrier}, {ref}) points at {index.current[:12]}, not {live[0][:12]}")
+        out += _reference_group(s, carrier, ref, ebls)
+    return out
+
+
+def _group(s: State, carrier: str, ref: str) -> list[r.Ebl]:
+    """The eBLs the reference index lists (for an incremental check)."""
+    index = s.get(t.REF, f"{carrier}/{ref}")
+    return [e for i in (index.history if index else ()) if (e := s.get(t.EBL, i)) is not None]
+
+
+def _reference_group(s: State, carrier: str, ref: str, ebls: list[r.Ebl]) -> list[str]:
+    out: list[str] = []
+    live = [e.id for e in ebls if e.status != "VOIDED"]
+    if len(live) > 1:
+        out.append(f"({carrier}, {ref}) has {len(live)} authoritative eBLs {sorted(x[:12] for x in live)}")
+    index = s.get(t.REF, f"{carrier}/{ref}")
+    if index is None or set(index.history) != {e.id for e in ebls} or any(
+            (e.carrier, e.reference) != (carrier, ref) for e in ebls):
+        out.append(f"reference index of ({carrier}, {ref}) does not list its eBLs")
+    elif live and index.current != live[0]:
+        out.append(f"reference index of ({carrier}, {ref}) points at {index.current[:12]}, not {live[0][:12]}")
     return out
 
 
@@ -320,10 +378,12 @@ def _lc_problems(s: State, lc: r.Lc) -> list[str]:
 # ------------------------------------------------------------------ 8. privacy, shares
 
 
-def _privacy(s: State, cache: dict[bytes, bool]) -> list[str]:
-    """Every record, scanned once per content (the cache is keyed by its digest)."""
+def _privacy(s: State, cache: dict[bytes, bool], keys: list[str]) -> list[str]:
+    """The records under `keys`, each scanned once per content (cache keyed by digest)."""
     out: list[str] = []
-    for full, digest in s.digests():
+    for full in keys:
+        name, _, key = full.partition("/")
+        digest = s.digest_of(t.BY_NAME[name], key) or b""
         if not cache.get(b"pii" + digest):
             out += _cached(cache, b"pii" + digest, partial(_pii, s, full))
     return out
@@ -341,10 +401,13 @@ def _pii(s: State, full: str) -> list[str]:
     return []
 
 
-def _shares(s: State) -> list[str]:
+def _shares(s: State, share_ids: list[str]) -> list[str]:
     out: list[str] = []
-    for share_id, share in s.items(t.SHARE):
+    for share_id in share_ids:
+        share = s.get(t.SHARE, share_id)
+        if share is None or share.status != "ACTIVE":
+            continue
         consent = s.get(t.CONSENT, f"{share.data_id}/{share.recipient}/{share.purpose}")
-        if share.status == "ACTIVE" and (consent is None or consent.status != "GRANTED"):
+        if consent is None or consent.status != "GRANTED":
             out.append(f"share {share_id} is readable although consent is {consent and consent.status}")
     return out

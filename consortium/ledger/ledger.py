@@ -59,6 +59,7 @@ class Ledger:
         self._memo: dict[bytes, _Memo] = {}
         #: Scratch space for invariants.check_invariants (not state; see there).
         self.invariant_cache: dict[bytes, bool] = {}
+        self.invariant_warm = False
         self._install_genesis()
 
     def _install_genesis(self) -> None:
@@ -112,6 +113,7 @@ class Ledger:
     def restore(self, snapshot: bytes) -> None:
         self.state = State.restore(snapshot, self.chain_id)
         self.invariant_cache.clear()
+        self.invariant_warm = False
 
     # ---------------------------------------------------------------- one transaction
 

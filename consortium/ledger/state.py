@@ -33,6 +33,7 @@ SNAPSHOT_FORMAT = "consortium-ledger-snapshot/1"
 BUCKET_BITS = 12
 BUCKETS = 1 << BUCKET_BITS
 _EMPTY_BUCKET = crypto.digest(b"")
+TOUCHED_MAX = 1_000_000
 _DELETED = object()
 
 
@@ -79,6 +80,7 @@ class State:
         self._buckets: list[dict[bytes, bytes]] = [{} for _ in range(BUCKETS)]
         self._bucket_hash: list[bytes] = [_EMPTY_BUCKET] * BUCKETS
         self._dirty_buckets: set[int] = set()
+        self._touched: set[str] | None = set()  # keys written since drain_touched (None: overflowed)
 
     # ---------------------------------------------------------------- reads and writes
 
@@ -123,7 +125,12 @@ class State:
             self._data[name].pop(key, None)
         else:
             self._data[name][key] = rec
-        self._dirty.add(f"{name}/{key}")
+        full = f"{name}/{key}"
+        self._dirty.add(full)
+        if self._touched is not None:
+            self._touched.add(full)
+            if len(self._touched) > TOUCHED_MAX:
+                self._touched = None  # the consumer falls back to a full pass
 
     def rows(self, table: Table[R]) -> list[tuple[str, R]]:
         """Committed records of a table, sorted by key (queries and invariants only)."""
@@ -142,6 +149,12 @@ class State:
     def record(self, full_key: str) -> r.Record | None:
         name, _, key = full_key.partition("/")
         return self._data[name].get(key)
+
+    def drain_touched(self) -> set[str] | None:
+        """Full keys written since the last call (None if too many to track): lets the
+        invariant checker look at what changed only."""
+        touched, self._touched = self._touched, set()
+        return touched
 
     def count(self, table: Table[Any]) -> int:
         return len(self._data[table.name])
