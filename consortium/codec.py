@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
@@ -72,6 +72,8 @@ def _canon(value: Any, depth: int) -> Any:
     if isinstance(value, (str, bytes)):
         return value
     if isinstance(value, (list, tuple)):
+        if all(type(v) in _FLAT for v in value):  # e.g. a block's txs: nothing to sort
+            return list(value)
         return [_canon(v, depth + 1) for v in value]
     if isinstance(value, dict):
         for k in value:
@@ -79,6 +81,9 @@ def _canon(value: Any, depth: int) -> Any:
                 raise LocalError(f"map key {k!r} is not a str")
         return {k: _canon(value[k], depth + 1) for k in sorted(value, key=_key_bytes)}
     raise LocalError(f"type {type(value).__name__} has no canonical encoding")
+
+
+_FLAT = (bytes, str, bool, type(None))
 
 
 def _key_bytes(key: str) -> bytes:
@@ -231,14 +236,17 @@ class Envelope:
     kind: Kind
     body: Any
     signature: bytes
+    frame: bytes = field(default=b"", compare=False, repr=False)  # the encoding, once known
 
     def signing_bytes(self) -> bytes:
         return signing_bytes(self.chain, self.sender, self.kind, self.body, self.version)
 
     def encode(self) -> bytes:
-        return encode(
-            [self.version, self.chain, self.sender, str(self.kind), self.body, self.signature]
-        )
+        """The canonical frame, computed once (frames are re-sent and persisted)."""
+        if not self.frame:
+            data = encode([self.version, self.chain, self.sender, str(self.kind), self.body, self.signature])
+            object.__setattr__(self, "frame", data)
+        return self.frame
 
 
 def signing_bytes(chain: str, sender: str, kind: Kind, body: Any, version: int = VERSION) -> bytes:
@@ -250,8 +258,16 @@ def seal_envelope(chain: str, sender: str, kind: Kind, body: Any, signer: crypto
     problem = body_problem(kind, body)
     if problem is not None:
         raise LocalError(f"{kind}: {problem}")
-    sig = signer.sign(signing_bytes(chain, sender, kind, body))
-    return Envelope(VERSION, chain, sender, kind, body, sig)
+    sb = signing_bytes(chain, sender, kind, body)
+    sig = signer.sign(sb)
+    return Envelope(VERSION, chain, sender, kind, body, sig, frame_of(sb, sig))
+
+
+def frame_of(signing: bytes, signature: bytes) -> bytes:
+    """The frame from its signing bytes: the same elements under a 6-array
+    header, then the signature (the inverse of _signing_bytes_of_frame)."""
+    assert signing[len(DOMAIN)] == 0x95 and len(signature) == limits.signature_bytes
+    return b"\x96" + signing[len(DOMAIN) + 1:] + b"\xc4\x40" + signature
 
 
 def decode_envelope(data: bytes, *, chain_id: str, keys: Mapping[str, bytes]) -> Envelope:
@@ -303,4 +319,4 @@ def decode_unverified(data: bytes) -> Envelope:
     problem = body_problem(known, body)
     if problem is not None:
         raise DecodeError(Reason.SHAPE, f"{known}: {problem}")
-    return Envelope(version, chain, sender, known, body, sig)
+    return Envelope(version, chain, sender, known, body, sig, bytes(data))
