@@ -8,6 +8,7 @@ configuration error."""
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,10 +58,17 @@ def default_members_dir() -> Path:
     return Path("nodes")
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     # Register the commands (each module adds itself to `app`).
     from consortium.cli import commands  # noqa: F401
 
+    # SIGTERM unwinds like Ctrl-C, so `finally` blocks stop the node processes and
+    # brokers a command started (a node process installs its own handler later).
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
     except UserError as exc:

@@ -49,10 +49,21 @@ class LiveBackend:
     def __init__(self, sc: Scenario, seed: int, *, broker: str = "embedded", home: Path | None = None,
                  keep_home: bool = False) -> None:
         self.sc = sc
+        self.broker_spec = broker
         self._own_home = home is None
         self.keep_home = keep_home
         self.home = Path(tempfile.mkdtemp(prefix="consortium-live-")) if home is None else home
         self.rd = run_dir(self.home)
+        self.broker: Broker | None = None
+        self.procs: dict[str, NodeProcess] = {}
+        self._stores: dict[str, LiveStore] = {}
+        try:
+            self._start(sc)
+        except BaseException:  # Ctrl-C or SIGTERM during start-up too: stop what started
+            self.close()
+            raise
+
+    def _start(self, sc: Scenario) -> None:
         init_home(self.home, sc.members_dir or default_members_dir(), DEFAULT_CHAIN_ID, force=True,
                   genesis_time_ms=sc.start_ms)
         self.genesis = load_genesis(self.home)
@@ -61,9 +72,7 @@ class LiveBackend:
         self.validators = [m.id for m in self.genesis.validators]
         self._offset_ms = sc.start_ms - _wall_ms()  # ledger time starts at the scenario's start
         clock.write_offset(self.rd, self._offset_ms)
-        self.broker_spec = broker
-        self.broker: Broker = start_broker(broker, home=self.home, run_dir=self.rd)
-        self.procs: dict[str, NodeProcess] = {}
+        self.broker = start_broker(self.broker_spec, home=self.home, run_dir=self.rd)
         self.crashed: set[str] = set()
         self.paused: set[str] = set()
         self.blocked: set[tuple[str, str]] = set()  # (receiver, sender)
@@ -71,19 +80,19 @@ class LiveBackend:
         self.delay_ms = 0
         self.outcomes: dict[str, TxOutcome] = {}
         self._pending: dict[str, tuple[bytes, str, bytes, float]] = {}  # label -> (hash, actor, tx, resend at)
-        self._stores: dict[str, LiveStore] = {}
         self._t0 = time.monotonic()
         self._last_fault_heights: dict[str, int] | None = None
-        try:
-            self.procs = start_nodes(self.home, self.validators, self.broker.url, detach=False)
-            wait_ready(self.home, self.broker.url, self.procs, ready_wait_s)
-        except BaseException:
-            self.close()
-            raise
+        self.procs = start_nodes(self.home, self.validators, self.broker.url, detach=False)
+        wait_ready(self.home, self.broker.url, self.procs, ready_wait_s)
         if sc.network["loss"]:
             self.drop = sc.network["loss"]
             self._write_filters()
         self._t0 = time.monotonic()
+
+    @property
+    def _broker(self) -> Broker:
+        assert self.broker is not None, "started"
+        return self.broker
 
     # ------------------------------------------------------------ time and heights
 
@@ -140,7 +149,7 @@ class LiveBackend:
         return s.restore_ledger(self.genesis)
 
     def _publish(self, actor: str, tx: bytes) -> None:
-        ep = endpoint(self.home, self.broker.url, as_member=actor if self.genesis.member(actor) else None)
+        ep = endpoint(self.home, self._broker.url, as_member=actor if self.genesis.member(actor) else None)
         asyncio.run(publish_tx(ep, actor, crypto.Signer(self.keys[actor]), tx))
 
     def _result(self, h: bytes) -> dict[str, Any] | None:
@@ -194,7 +203,7 @@ class LiveBackend:
             self._signal(node, signal.SIGKILL)
             self.crashed.add(node)
         elif op == "restart":
-            self.procs[node] = start_node(self.home, node, self.broker.url, detach=False)
+            self.procs[node] = start_node(self.home, node, self._broker.url, detach=False)
             self.crashed.discard(node)
             self.paused.discard(node)
         elif op == "pause":
@@ -207,8 +216,8 @@ class LiveBackend:
             self._offset_ms += int(f["value"])
             clock.write_offset(self.rd, self._offset_ms)
         elif op == "broker-restart":
-            port = self.broker.port
-            self.broker.kill()
+            port = self._broker.port
+            self._broker.kill()
             self.broker = start_broker(self.broker_spec, home=self.home, run_dir=self.rd, port=port)
         else:
             self._network(op, f)
@@ -337,7 +346,8 @@ class LiveBackend:
                     p.process.wait(timeout=10)
                 except Exception:  # noqa: BLE001 - best effort on the way out
                     p.process.kill()
-        self.broker.stop()
+        if self.broker is not None:
+            self.broker.stop()
         if self._own_home and not self.keep_home:
             shutil.rmtree(self.home, ignore_errors=True)
 
