@@ -108,6 +108,7 @@ CASES: dict[str, tuple[Callable[[Ledger, dict[str, str]], None], str]] = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_each_corruption_is_reported(world: tuple[Net, dict[str, str]], case: str) -> None:
+    """A clean copy passes; after one corruption the checker names the broken invariant."""
     net, ids = world
     ledger = Ledger(net.ledger.genesis)
     ledger.restore(net.ledger.snapshot())  # a private copy

@@ -31,6 +31,7 @@ def party(i: int) -> records.Party:
 
 @given(st.permutations(list(range(12))), st.sets(st.integers(0, 11), max_size=4))
 def test_root_is_independent_of_write_order(order: list[int], deleted: set[int]) -> None:
+    """Equal states have equal roots and snapshots, whatever the order of writes and deletes."""
     a, b = State(), State()
     for i in range(12):
         a.put(t.PARTY, f"p{i}", party(i))
@@ -45,6 +46,7 @@ def test_root_is_independent_of_write_order(order: list[int], deleted: set[int])
 
 
 def test_rolled_back_writes_leave_no_trace() -> None:
+    """A rejected transaction's writes vanish: same root as before."""
     s = State()
     before = s.root()
     s.begin()
@@ -65,6 +67,7 @@ def busy_ledger(txs: int = 600, seed: int = 7) -> Ledger:
 
 
 def test_snapshot_is_canonical_and_restores_the_same_root() -> None:
+    """A snapshot is canonical msgpack and restores to the same root and bytes."""
     ledger = busy_ledger()
     snap = ledger.snapshot()
     decoded = codec.decode(snap) if len(snap) <= 1_048_576 else None
@@ -93,6 +96,7 @@ def test_a_restored_ledger_continues_identically() -> None:
 
 
 def test_foreign_or_tampered_snapshots_are_refused() -> None:
+    """Garbage, another chain's or a truncated snapshot is refused (LocalError)."""
     snap = Net().ledger.snapshot()
     ledger = Ledger(GENESIS)
     for bad in (b"", b"\x81\xa1a\x01", snap.replace(b"test-chain", b"tesT-chain"), snap[:-1]):

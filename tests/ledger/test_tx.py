@@ -45,6 +45,7 @@ def test_make_and_decode_round_trip() -> None:
 
 @given(st.binary(max_size=400))
 def test_arbitrary_bytes_yield_a_tx_error(data: bytes) -> None:
+    """Hostile bytes give a Tx or a TxError with a known code, never another exception."""
     try:
         decode_tx(data)
     except TxError as exc:
@@ -53,6 +54,7 @@ def test_arbitrary_bytes_yield_a_tx_error(data: bytes) -> None:
 
 @given(st.integers(min_value=0), st.integers(min_value=1, max_value=255))
 def test_no_byte_flip_is_accepted(position: int, flip: int) -> None:
+    """No single-byte change of a signed tx passes the gate."""
     data = bytearray(signed())
     data[position % len(data)] ^= flip
     ledger = Ledger(GENESIS)
@@ -86,6 +88,7 @@ def test_a_tx_that_can_never_be_valid_invalidates_its_block(make: object, code: 
 
 
 def test_make_tx_refuses_to_sign_what_decode_would_reject() -> None:
+    """The builder refuses, with decode's code, a body decode would reject."""
     with pytest.raises(TxError) as exc:
         signed(body={"ebl": "not hex", "recipient": "hk-importer"})
     assert exc.value.code == "BENV"
@@ -105,6 +108,7 @@ def test_a_block_may_register_a_party_and_then_carry_its_transaction() -> None:
 
 
 def test_check_block_then_apply_block_verifies_each_signature_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """check_block then apply_block verify each signature exactly once (memo)."""
     calls = []
     real = crypto.verify
 
@@ -138,6 +142,7 @@ def test_nonces_are_spent_once_and_rejected_txs_spend_theirs() -> None:
 
 
 def test_check_tx_applies_role_rules_but_changes_nothing() -> None:
+    """check_tx applies role rules and leaves the state root unchanged."""
     ledger = Ledger(GENESIS)
     root = ledger.state_root()
     forged_issue = make_tx("SACC", "sh-exporter", {"ebl": "ab" * 32}, SIGNERS["sh-exporter"], 1, CHAIN)

@@ -41,6 +41,7 @@ def run(seed: int, ratio: float, blocks: int = 8, size: int = 120) -> tuple[list
 
 
 def test_same_seed_same_bytes_and_roots() -> None:
+    """Same seed, same tx bytes and same root; another seed, other bytes."""
     a, _, la = run(11, 0.05)
     b, _, lb = run(11, 0.05)
     c, _, _ = run(12, 0.05)
@@ -48,6 +49,7 @@ def test_same_seed_same_bytes_and_roots() -> None:
 
 
 def test_flows_are_accepted_and_cover_every_area() -> None:
+    """Without faults every generated tx is accepted, and every area is exercised."""
     blocks, codes, ledger = run(5, 0.0, blocks=10)
     assert set(codes) == {"OK"}
     kinds = Counter(decode_tx(x).kind for txs in blocks for x in txs)
@@ -57,6 +59,7 @@ def test_flows_are_accepted_and_cover_every_area() -> None:
 
 
 def test_faults_are_rejected_with_their_codes() -> None:
+    """Deliberate faults are rejected with DUPE, BSIG, MDOC, ROLE; never INTERNAL."""
     _, codes, _ = run(7, 0.2)
     assert {"DUPE", "BSIG", "MDOC", "ROLE"} <= set(codes)
     assert "INTERNAL" not in codes
@@ -70,6 +73,7 @@ def test_faults_are_rejected_with_their_codes() -> None:
     ("2026-03-04", True, True),
 ])
 def test_banking_days_per_jurisdiction(day: str, hk: bool, cn: bool) -> None:
+    """Banking days follow the HK and mainland calendars of the holidays library."""
     d = dt.date.fromisoformat(day)
     assert (is_banking_day(Jurisdiction.HK, d), is_banking_day(Jurisdiction.CN_SH, d)) == (hk, cn)
 
@@ -96,8 +100,10 @@ def test_a_presentation_on_a_closed_day_counts_from_the_next_banking_day() -> No
     ("6119835b7fe7d2fb144b73c086f34a2a5748abda6088ede4b3ffbd93e2d9c375", False),
 ])
 def test_pii_detection(text: str, found: bool) -> None:
+    """ID numbers and mobiles are found (checksum-valid only); references are not."""
     assert (text_finding(text) is not None) == found
 
 
 def test_prc_id_checksum() -> None:
+    """The MOD 11-2 check character decides an ID number."""
     assert is_prc_id_number("11010519491231002X") and not is_prc_id_number("110105194912310021")
