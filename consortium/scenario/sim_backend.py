@@ -4,7 +4,6 @@ steps injected at their virtual times or heights, seeded and replayable."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from consortium import crypto
@@ -23,15 +22,6 @@ from consortium.sim.network import DEFAULT_LINKS, LinkModel
 #: how long (virtual) a tx step waits for its block, and a height step for its height
 step_timeout_ms_default = 120_000
 settle_ms = 3_000  # after the last step: let every node commit the last blocks
-
-
-@dataclass
-class Progress:
-    """What the runner reports while it goes (for a progress bar)."""
-
-    step: int
-    steps: int
-    label: str
 
 
 def links_for(network: dict[str, Any]) -> dict[tuple[str, str], LinkModel]:

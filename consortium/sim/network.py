@@ -37,7 +37,7 @@ class Network:
         self.loss = 0.0
         self.dup = 0.0
         self.extra_delay_ms = 0
-        self.sent = self.delivered_planned = self.lost = self.cut = self.duplicated = 0
+        self.sent = self.lost = self.cut = self.duplicated = 0
 
     # ------------------------------------------------------------ verbs
 
@@ -73,10 +73,6 @@ class Network:
         self.loss = self.dup = 0.0
         self.extra_delay_ms = 0
 
-    @property
-    def faulty(self) -> bool:
-        return bool(self.blocked) or self.loss > 0 or self.dup > 0 or self.extra_delay_ms > 0
-
     # ------------------------------------------------------------ transport
 
     def plan(self, src: str, dst: str) -> list[int]:
@@ -94,7 +90,6 @@ class Network:
         out = []
         for _ in range(copies):
             out.append(self._latency(src, dst))
-        self.delivered_planned += copies
         return out
 
     def _latency(self, src: str, dst: str) -> int:
