@@ -21,6 +21,13 @@ from consortium.types import (
 )
 
 PARTIES_FILE = "parties.toml"
+#: the repository's default consortium (next to the package in a checkout)
+_REPO_NODES = Path(__file__).resolve().parents[1] / "nodes"
+
+
+def default_members_dir() -> Path:
+    """nodes/ of the checkout, or ./nodes when the package is installed elsewhere."""
+    return _REPO_NODES if _REPO_NODES.is_dir() else Path("nodes")
 _MEMBER_FIELDS = {"id", "name", "role", "jurisdiction", "validator", "power"}
 _PARTY_FIELDS = {"id", "name", "role", "jurisdiction"}
 

@@ -30,7 +30,6 @@ console = Console()
 err_console = Console(stderr=True)
 
 DEFAULT_HOME = Path("home")
-DEFAULT_MEMBERS = Path(__file__).resolve().parents[2] / "nodes"
 
 
 @app.callback()
@@ -49,13 +48,6 @@ def emit_json(data: Any) -> None:
     """Machine-readable output: one JSON document on stdout."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
     sys.stdout.flush()
-
-
-def default_members_dir() -> Path:
-    """nodes/ of the checkout, or ./nodes when installed elsewhere."""
-    if DEFAULT_MEMBERS.is_dir():
-        return DEFAULT_MEMBERS
-    return Path("nodes")
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from consortium.cli.app import DEFAULT_HOME, app, console, default_members_dir, emit_json
+from consortium.cli.app import DEFAULT_HOME, app, console, emit_json
+from consortium.config import default_members_dir
 from consortium.genesis import DEFAULT_CHAIN_ID
 from consortium.home import init_home
 

@@ -6,14 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from consortium import crypto
-from consortium.config import load_consortium
+from consortium.config import default_members_dir, load_consortium
 from consortium.genesis import DEFAULT_CHAIN_ID, DEFAULT_GENESIS_TIME_MS, Genesis
 from consortium.types import Member, Party
-
-
-def default_members_dir() -> Path:
-    here = Path(__file__).resolve().parents[2] / "nodes"
-    return here if here.is_dir() else Path("nodes")
 
 
 def seeded_genesis(members_dir: Path | None, seed: int, genesis_time_ms: int = DEFAULT_GENESIS_TIME_MS

@@ -26,12 +26,12 @@ from consortium.bus.livestore import LiveStore, open_existing
 from consortium.bus.netfilter import NetFilter, clear_filter, write_filter
 from consortium.bus.netfilter import poll_ms as filter_poll_ms
 from consortium.bus.status import endpoint
+from consortium.config import default_members_dir
 from consortium.errors import UserError
 from consortium.genesis import DEFAULT_CHAIN_ID
 from consortium.home import init_home, load_genesis, load_key
 from consortium.ledger.ledger import Ledger
 from consortium.scenario.expect import Facts, TxOutcome
-from consortium.scenario.genesis_for import default_members_dir
 from consortium.scenario.schema import Scenario, Step
 from consortium.scenario.txbuild import Client
 
