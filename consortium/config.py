@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from consortium import limits
+from consortium.crypto import KeyPair, keypair_from_entropy
 from consortium.errors import UserError
+from consortium.genesis import DEFAULT_CHAIN_ID, DEFAULT_GENESIS_TIME_MS, Genesis, keyed_genesis
 from consortium.types import (
     MEMBER_ROLES,
     PARTY_ROLES,
@@ -145,3 +147,12 @@ def load_consortium(directory: Path) -> Consortium:
     if len(members) > limits.members_max or len(parties) > limits.parties_max:
         raise UserError(f"{directory}: too many members or parties")
     return Consortium(members=tuple(members), parties=tuple(parties), source=directory)
+
+
+def seeded_genesis(members_dir: Path | None, seed: int, genesis_time_ms: int = DEFAULT_GENESIS_TIME_MS
+                   ) -> tuple[Genesis, dict[str, KeyPair]]:
+    """The consortium of `members_dir` (default: the shipped nodes/) with keys
+    derived from `seed`, as scenarios on the simulator use it: same seed, same keys."""
+    c = load_consortium(members_dir or default_members_dir())
+    return keyed_genesis(DEFAULT_CHAIN_ID, genesis_time_ms, c.members, c.parties,
+                         lambda i: keypair_from_entropy(f"scenario:{seed}:{i}".encode()))

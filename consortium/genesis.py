@@ -6,7 +6,8 @@ configuration: two nodes with different genesis digests must not talk."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from consortium import codec, crypto, limits
@@ -38,6 +39,23 @@ def default_params() -> dict[str, int]:
         "precommit_timeout_ms_delta": limits.precommit_timeout_ms_delta,
         "block_interval_ms": limits.block_interval_ms,
     }
+
+
+def keyed_genesis(chain_id: str, genesis_time_ms: int, members: Iterable[Member], parties: Iterable[Party],
+                  key_for: Callable[[str], crypto.KeyPair]) -> tuple[Genesis, dict[str, crypto.KeyPair]]:
+    """The genesis of these members and parties, each given the key `key_for(id)`
+    returns (asked once per id, members first, in order), and those keys.
+
+    The one place identities get their keys: `init` (fresh random keys),
+    scenarios (keys derived from the seed) and benchmarks (fixed keys)."""
+    members, parties = tuple(members), tuple(parties)
+    ids = [m.id for m in members] + [p.id for p in parties]
+    keys = {ident: key_for(ident) for ident in ids}
+    assert len(keys) == len(members) + len(parties), "member and party ids are unique"
+    genesis = Genesis(chain_id, genesis_time_ms,
+                      tuple(replace(m, public_key=keys[m.id].public_key) for m in members),
+                      tuple(replace(p, public_key=keys[p.id].public_key) for p in parties))
+    return genesis, keys
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,7 @@ from consortium import keyfile, limits
 from consortium.config import load_consortium
 from consortium.crypto import KeyPair
 from consortium.errors import UserError
-from consortium.genesis import DEFAULT_GENESIS_TIME_MS, Genesis, from_dict
-from consortium.types import Member, Party
+from consortium.genesis import DEFAULT_GENESIS_TIME_MS, Genesis, from_dict, keyed_genesis
 
 GENESIS_FILE = "genesis.json"
 
@@ -46,15 +45,9 @@ def init_home(home: Path, members_dir: Path, chain_id: str, *, force: bool,
     if home.exists() and any(home.iterdir()) and not force:
         raise UserError(f"{home}: already exists and is not empty (use --force to replace it)")
     consortium = load_consortium(members_dir)
-    keys: dict[str, KeyPair] = {}
-    for ident in [m.id for m in consortium.members] + [p.id for p in consortium.parties]:
-        keys[ident] = keyfile.generate()
-    members = tuple(Member(id=m.id, name=m.name, role=m.role, jurisdiction=m.jurisdiction,
-                           validator=m.validator, power=m.power, public_key=keys[m.id].public_key)
-                    for m in consortium.members)
-    parties = tuple(Party(id=p.id, name=p.name, role=p.role, jurisdiction=p.jurisdiction,
-                          public_key=keys[p.id].public_key) for p in consortium.parties)
-    genesis = Genesis(chain_id=chain_id, genesis_time_ms=genesis_time_ms, members=members, parties=parties)
+    genesis, keys = keyed_genesis(chain_id, genesis_time_ms, consortium.members, consortium.parties,
+                                  lambda _ident: keyfile.generate())
+    members = genesis.members
 
     home.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{home.name}.init-", dir=home.parent))

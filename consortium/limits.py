@@ -56,3 +56,19 @@ block_time_skew_ms_max = 10_000  # a proposal's block time may lead our clock by
 sync_retry_ms = 1_000  # re-ask for missing blocks after this long without an answer
 
 assert future_messages_max >= 4 * members_max
+
+# Clients of the bus (status readers, tx submitters, load processes)
+client_connect_timeout_ms = 5_000  # MQTT connect of readers and one-shot publishers
+status_stale_after_ms = 3_000  # a status record older than this: the node stopped or hangs
+status_read_wait_ms = 2_000  # how long `status` waits for every expected node's record
+status_reconnect_ms = 500  # a status reader's pause before reconnecting to a failed broker
+
+# Brokers and child processes
+broker_packet_bytes_max = frame_bytes_max + 16 * 1024  # mosquitto's max_packet_size: a frame + MQTT header
+broker_ready_timeout_ms = 15_000  # a local broker accepts connections within this after start
+broker_stop_timeout_ms = 5_000  # after SIGTERM, a broker gets this long before SIGKILL
+node_stop_timeout_ms = 10_000  # after SIGTERM, node processes get this long before SIGKILL
+process_kill_timeout_ms = 5_000  # after SIGKILL, a process is gone within this
+process_poll_ms = 20  # how often a stopping process is polled
+log_tail_lines_max = 8  # lines of a child's log quoted in an error message
+node_start_gap_ms = 150  # between two node starts (amqtt breaks sessions that connect during a subscribe)

@@ -1,1 +1,1 @@
-"""The live node: aiomqtt adapter, broker launch, node runtime (assembles the pure layers)."""
+"""The transport: the checked aiomqtt adapter, topics, broker launch (embedded amqtt, mosquitto with its config, external URLs) and where a client connects (endpoint)."""

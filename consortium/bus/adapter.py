@@ -6,7 +6,7 @@ Theory of operation
   for the disconnect; on any failure sleep a bounded, jittered exponential
   backoff and start again. Nothing here ever raises into the node.
 - Each raw message is checked synchronously in paho's read callback
-  (`_Client._on_message`), before anything queues it, in this order:
+  (`_PahoClient._on_message`), before anything queues it, in this order:
   topic shape and chain -> size -> envelope (decode, canonical form, shape,
   kind, chain, known sender, signature) -> topic sender == envelope sender and
   topic kind == envelope kind -> addressed to us. A bad frame is counted in
@@ -132,7 +132,7 @@ class FrameChecker:
             self._recent.popitem(last=False)
 
 
-class _Client(aiomqtt.Client):
+class _PahoClient(aiomqtt.Client):
     """aiomqtt client that hands every raw message to `sink` from paho's read
     callback instead of queueing it.
 
@@ -180,7 +180,7 @@ class BusAdapter:
         self._checker = FrameChecker(chain_id, node_id, keys)
         self._frames: asyncio.Queue[Envelope] = asyncio.Queue(maxsize=frames_queued_max)
         self._outbox: collections.deque[_Outgoing] = collections.deque()
-        self._client: _Client | None = None  # set only while connected and flushed
+        self._client: _PahoClient | None = None  # set only while connected and flushed
         self._up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.dropped: dict[str, int] = {}
@@ -357,7 +357,7 @@ class BusAdapter:
             await asyncio.sleep(_backoff_ms(failures) / 1000)
 
     async def _session(self) -> None:
-        client = _Client(
+        client = _PahoClient(
             self._on_raw, hostname=self.host, port=self.port, username=self._username,
             password=self._password, identifier=f"{self.node_id or 'observer'}-{secrets.token_hex(4)}",
             keepalive=keepalive_s, clean_session=True,
@@ -372,13 +372,13 @@ class BusAdapter:
                 self._client = client
                 self.connections += 1
                 self._up.set()
-                async for _ in client.messages:  # never yields (see _Client); ends on disconnect
+                async for _ in client.messages:  # never yields (see _PahoClient); ends on disconnect
                     pass
             finally:
                 self._client = None
                 self._up.clear()
 
-    async def _flush_outbox(self, client: _Client) -> None:
+    async def _flush_outbox(self, client: _PahoClient) -> None:
         """Send what was published while we were away, oldest first. A frame
         leaves the outbox only once published; publish() keeps buffering until
         the outbox is empty, so order is kept."""

@@ -32,8 +32,8 @@ from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from consortium import limits
-from consortium.errors import LocalError, UserError
+from consortium import limits, proc
+from consortium.errors import UserError
 from consortium.home import load_credentials, load_genesis, topic_root
 
 BrokerKind = Literal["embedded", "mosquitto", "external"]
@@ -44,14 +44,6 @@ DEFAULT_MQTT_PORT = 1883
 #: mosquitto: it may publish on every party's topics. '_' cannot start a member
 #: id, so it never collides with a member's username.
 CLIENT_USER = "_client"
-#: mosquitto's max_packet_size: one full frame plus MQTT header and topic.
-broker_packet_bytes_max = limits.frame_bytes_max + 16 * 1024
-#: How long a local broker may take to accept connections after start.
-broker_ready_timeout_ms = 15_000
-#: How long a broker may take to exit after SIGTERM before we SIGKILL it.
-broker_stop_timeout_ms = 5_000
-#: Lines of the broker log quoted in an error message.
-log_tail_lines_max = 8
 
 RECORD_FILE = "broker.json"
 PID_FILE = "broker.pid"
@@ -79,9 +71,9 @@ class Broker:
     def alive(self) -> bool:
         if self._process is not None:
             return self._process.poll() is None
-        return self.pid is not None and _pid_alive(self.pid)
+        return self.pid is not None and proc.pid_alive(self.pid)
 
-    def stop(self, timeout_ms: int = broker_stop_timeout_ms) -> None:
+    def stop(self, timeout_ms: int = limits.broker_stop_timeout_ms) -> None:
         """SIGTERM, wait, then SIGKILL; forget the record. No-op for external brokers."""
         if self.pid is not None:
             _terminate(self.pid, self._process, timeout_ms)
@@ -90,9 +82,9 @@ class Broker:
     def kill(self) -> None:
         """SIGKILL without any cleanup: a broker crash (tests use this)."""
         if self.pid is not None:
-            _signal(self.pid, signal.SIGKILL)
+            proc.send_signal(self.pid, signal.SIGKILL)
             if self._process is not None:
-                self._process.wait(timeout=broker_stop_timeout_ms / 1000)
+                self._process.wait(timeout=limits.broker_stop_timeout_ms / 1000)
         self._forget()
 
     def _forget(self) -> None:
@@ -215,7 +207,7 @@ def client_credentials(run_dir: Path, *, create: bool = False) -> tuple[str, str
     """(username, password) of CLIENT_USER for this run directory."""
     path = run_dir / CLIENT_FILE
     if not path.exists() and create:
-        _write_private(path, json.dumps({"username": CLIENT_USER, "password": secrets.token_urlsafe(24)}))
+        proc.write_private(path, json.dumps({"username": CLIENT_USER, "password": secrets.token_urlsafe(24)}))
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return str(data["username"]), str(data["password"])
@@ -228,7 +220,7 @@ def write_mosquitto_config(home: Path, run_dir: Path, *, host: str, port: int) -
     Regenerated on every start, so it always follows HOME."""
     passwd, acl = write_mosquitto_auth(home, run_dir)
     conf = passwd.parent / "mosquitto.conf"
-    _write_private(conf, render_mosquitto_conf(host, port, passwd, acl))
+    proc.write_private(conf, render_mosquitto_conf(host, port, passwd, acl))
     return conf
 
 
@@ -239,9 +231,9 @@ def write_mosquitto_auth(home: Path, run_dir: Path) -> tuple[Path, Path]:
     conf_dir = run_dir / "mosquitto"
     conf_dir.mkdir(parents=True, exist_ok=True)
     passwd, acl = conf_dir / "passwd", conf_dir / "acl"
-    _write_private(passwd, "".join(f"{_safe(u.username)}:{_safe(u.password)}\n" for u in users))
+    proc.write_private(passwd, "".join(f"{_safe(u.username)}:{_safe(u.password)}\n" for u in users))
     _hash_passwords(passwd)
-    _write_private(acl, render_acl(users))
+    proc.write_private(acl, render_acl(users))
     return passwd, acl
 
 
@@ -262,7 +254,7 @@ def render_mosquitto_conf(host: str, port: int, passwd: Path, acl: Path) -> str:
         f"password_file {passwd}",
         f"acl_file {acl}",
         "persistence false",
-        f"max_packet_size {broker_packet_bytes_max}",
+        f"max_packet_size {limits.broker_packet_bytes_max}",
         "set_tcp_nodelay true",  # consensus messages are small and latency-bound
         "max_queued_messages 10000",
         "log_dest stderr",
@@ -335,7 +327,7 @@ def attach_recorded(run_dir: Path) -> Broker | None:
     return Broker(kind=record.kind, host=record.host, port=record.port, pid=record.pid, run_dir=run_dir)
 
 
-def stop_recorded(run_dir: Path, timeout_ms: int = broker_stop_timeout_ms) -> bool:
+def stop_recorded(run_dir: Path, timeout_ms: int = limits.broker_stop_timeout_ms) -> bool:
     """Stop the broker recorded in `run_dir` (for `consortium down`). True if one was stopped;
     a stale record (process gone, or the pid reused by another program) is just removed."""
     record = load_record(run_dir)
@@ -351,11 +343,11 @@ def stop_recorded(run_dir: Path, timeout_ms: int = broker_stop_timeout_ms) -> bo
 
 def _is_our_broker(record: BrokerRecord) -> bool:
     """True if `record.pid` is alive and still runs a broker (pids get reused)."""
-    try:
-        cmdline = Path(f"/proc/{record.pid}/cmdline").read_bytes().replace(b"\0", b" ")
-    except OSError:
+    args = proc.cmdline(record.pid)
+    if not args:
         # no such /proc entry: gone, unless this system has no /proc at all
-        return not Path("/proc/self").exists() and _pid_alive(record.pid)
+        return not Path("/proc/self").exists() and proc.pid_alive(record.pid)
+    cmdline = b" ".join(args)
     return b"mosquitto" in cmdline or b"consortium.bus.embedded_broker" in cmdline
 
 
@@ -377,7 +369,7 @@ def port_accepting(host: str, port: int, timeout_ms: int = 200) -> bool:
         return False
 
 
-def wait_port(host: str, port: int, timeout_ms: int = broker_ready_timeout_ms,
+def wait_port(host: str, port: int, timeout_ms: int = limits.broker_ready_timeout_ms,
               process: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> None:
     """Poll until `host:port` accepts TCP connections; UserError (with the log's
     last lines) if `process` exits first or the timeout passes."""
@@ -386,10 +378,10 @@ def wait_port(host: str, port: int, timeout_ms: int = broker_ready_timeout_ms,
     while not port_accepting(host, port):
         if process is not None and process.poll() is not None:
             raise UserError(f"broker exited with code {process.returncode} before accepting on "
-                            f"{host}:{port}{_log_tail(log)}")
+                            f"{host}:{port}{_quoted(proc.log_tail(log))}")
         if time.monotonic() > deadline:
             raise UserError(f"broker did not accept connections on {host}:{port} within "
-                            f"{timeout_ms} ms{_log_tail(log)}")
+                            f"{timeout_ms} ms{_quoted(proc.log_tail(log))}")
         time.sleep(delay_s)
         delay_s = min(delay_s * 2, 0.2)
 
@@ -423,74 +415,17 @@ def _launch(kind: BrokerKind, cmd: list[str], host: str, port: int, run_dir: Pat
 def _write_record(run_dir: Path, broker: Broker) -> None:
     assert broker.pid is not None
     record = {"kind": broker.kind, "host": broker.host, "port": broker.port, "pid": broker.pid}
-    _write_private(run_dir / RECORD_FILE, json.dumps(record) + "\n")
-    _write_private(run_dir / PID_FILE, f"{broker.pid}\n")
+    proc.write_private(run_dir / RECORD_FILE, json.dumps(record) + "\n")
+    proc.write_private(run_dir / PID_FILE, f"{broker.pid}\n")
 
 
 def _terminate(pid: int, process: subprocess.Popen[bytes] | None, timeout_ms: int) -> None:
-    _signal(pid, signal.SIGTERM)
-    if _wait_exit(pid, process, timeout_ms):
-        return
-    _signal(pid, signal.SIGKILL)
-    if not _wait_exit(pid, process, broker_stop_timeout_ms):
-        raise LocalError(f"broker pid {pid} survived SIGKILL")
+    alive = proc.reaper({"broker": process} if process is not None else {})
+    proc.stop_all({"broker": pid}, alive, timeout_ms=timeout_ms, what="broker")
 
 
-def _wait_exit(pid: int, process: subprocess.Popen[bytes] | None, timeout_ms: int) -> bool:
-    if process is not None:
-        try:
-            process.wait(timeout=timeout_ms / 1000)
-            return True
-        except subprocess.TimeoutExpired:
-            return False
-    deadline = time.monotonic() + timeout_ms / 1000
-    while _pid_alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _pid_alive(pid: int) -> bool:
-    """True if `pid` exists and is not a zombie waiting to be reaped."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
-def _log_tail(log: Path | None) -> str:
-    if log is None:
-        return ""
-    try:
-        lines = log.read_text(errors="replace").strip().splitlines()[-log_tail_lines_max:]
-    except OSError:
-        return ""
-    return (": " + " | ".join(lines)) if lines else ""
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (passwords live in some of them)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
+def _quoted(tail: str) -> str:
+    return f": {tail}" if tail else ""
 
 
 # ---------------------------------------------------------------- command line

@@ -1,7 +1,7 @@
 """`consortium bench`: committed tx/s, commit latency and the signature ceiling, measured live.
 
 Starts a throw-away consortium (temp home, broker, one process per validator,
-separate load processes) and prints what it measured; see consortium/bus/bench.py
+separate load processes) and prints what it measured; see consortium/bench/live.py
 for how each number is taken. Targets live in the issue and docs/PERFORMANCE.md,
 never in tests.
 """
@@ -32,7 +32,7 @@ def bench(
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Measure committed tx/s and commit latency of N local validators over a real broker."""
-    from consortium.bus.bench import BenchOptions, run_bench
+    from consortium.bench.live import BenchOptions, run_bench
 
     opts = BenchOptions(nodes=nodes, broker=broker, rate=0 if max_ else rate, max=max_, duration_s=duration,
                         loaders=loaders, block_interval_ms=block_interval_ms, drain_s=drain, keep=keep,

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from consortium import limits
 from consortium.cli.app import DEFAULT_HOME, app, console, emit_json, err_console
 from consortium.errors import UserError
 
@@ -51,8 +52,8 @@ def up(
 ) -> None:
     """Start the broker and one node process per member, with a live dashboard (Ctrl-C stops all)."""
     from consortium.bus import broker as brokers
-    from consortium.bus import launch
     from consortium.home import load_genesis
+    from consortium.node import launch
 
     genesis = load_genesis(home)
     members = [m.id for m in genesis.members]
@@ -68,7 +69,7 @@ def up(
         for ident in ids:  # one by one, so that a failure still stops the ones already started
             started.update(launch.start_nodes(home, [ident], handle.url, detach=detach,
                                               block_interval_ms=block_interval_ms))
-            time.sleep(launch.start_gap_ms / 1000)
+            time.sleep(limits.node_start_gap_ms / 1000)
         if detach:
             records = launch.wait_ready(home, handle.url, started, wait_s)
             _print_started(handle, started, records, json_out)
@@ -106,7 +107,7 @@ def _broker_for(brokers: Any, home: Path, rd: Path, spec: str, port: int | None,
 
 def _stop_started(home: Path, started: Mapping[str, Any], handle: Any) -> None:
     """Stop what this command started (nodes first, then the broker) and forget it."""
-    from consortium.bus import launch
+    from consortium.node import launch
 
     launch.stop_pids({i: n.pid for i, n in started.items()},
                      processes={i: n.process for i, n in started.items() if n.process is not None})
@@ -116,7 +117,7 @@ def _stop_started(home: Path, started: Mapping[str, Any], handle: Any) -> None:
 
 
 def _print_started(handle: Any, started: Mapping[str, Any], records: Mapping[str, Any], json_out: bool) -> None:
-    from consortium.bus.status import agreement
+    from consortium.client.status import agreement
 
     out = {"broker": {"kind": handle.kind, "url": handle.url, "pid": handle.pid},
            "nodes": {i: n.pid for i, n in started.items()}, "summary": agreement(records)}
@@ -148,7 +149,7 @@ def down(
 ) -> None:
     """Stop the nodes and the broker started by `consortium up --detach` (safe if already stopped)."""
     from consortium.bus import broker as brokers
-    from consortium.bus import launch
+    from consortium.node import launch
 
     rd = launch.run_dir(home)
     stopped = launch.stop_recorded_nodes(home)
@@ -172,7 +173,8 @@ def status(
     json_out: Annotated[bool, typer.Option("--json", help="Print the status records as JSON.")] = False,
 ) -> None:
     """Every node's latest status record (height, round, proposer, peers, mempool, tx/s, drops, root)."""
-    from consortium.bus.status import agreement, endpoint, read_status
+    from consortium.bus.endpoint import endpoint
+    from consortium.client.status import agreement, read_status
 
     ep = endpoint(home, broker)
     assert ep.genesis is not None
@@ -198,7 +200,8 @@ def watch(
 
 
 async def _dashboard(home: Path, url: str | None, started: Mapping[str, Any]) -> None:
-    from consortium.bus.status import StatusWatcher, endpoint
+    from consortium.bus.endpoint import endpoint
+    from consortium.node.status import StatusWatcher
 
     ep = endpoint(home, url)
     assert ep.genesis is not None
@@ -231,7 +234,7 @@ async def _live(out: Console, watcher: Any, order: list[str], started: Mapping[s
 
 async def _plain(watcher: Any, stop: asyncio.Event) -> None:
     """No terminal (a pipe, a log file): one summary line every few seconds."""
-    from consortium.bus.status import agreement
+    from consortium.client.status import agreement
 
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):

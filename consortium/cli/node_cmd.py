@@ -28,7 +28,7 @@ def node(
         hidden=True, help="Write cProfile stats of the whole run to this file (bench --profile).")] = None,
 ) -> None:
     """Run one node: replica + ledger + SQLite store + MQTT bus, until SIGTERM or Ctrl-C."""
-    from consortium.bus.node import NodeOptions, run_node  # the bus stack only for this command
+    from consortium.node.runtime import NodeOptions, run_node  # the bus stack only for this command
 
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO), format=LOG_FORMAT)
     opts = NodeOptions(home=home, node_id=node_id, broker=broker, parent_pid=parent_pid,

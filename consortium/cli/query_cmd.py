@@ -19,8 +19,8 @@ from consortium.cli.app import DEFAULT_HOME, app, emit_json, err_console
 from consortium.errors import UserError
 
 if TYPE_CHECKING:
-    from consortium.bus.livestore import LiveStore
     from consortium.ledger import Ledger
+    from consortium.node.livestore import LiveStore
 
 query_app = typer.Typer(help="Ask one node's store: eBL, LC, financing, party, block, tx.", no_args_is_help=True)
 app.add_typer(query_app, name="query")
@@ -31,7 +31,7 @@ Json = Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")]
 
 
 def _store(home: Path, node: str | None) -> tuple[str, LiveStore]:
-    from consortium.bus.client import member_stores
+    from consortium.client.submit import member_stores
     from consortium.home import load_genesis
 
     stores = member_stores(home, load_genesis(home), node)
@@ -138,7 +138,7 @@ def block(height: Annotated[int, typer.Argument(help="Block height (0: the newes
 
 
 def _block_view(store: LiveStore, height: int) -> dict[str, Any] | None:
-    from consortium.bus.livestore import decode_results
+    from consortium.node.livestore import decode_results
 
     d = store.decided(height)
     info = store.block_info(height)

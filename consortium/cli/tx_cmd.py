@@ -39,7 +39,7 @@ Json = Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")
 
 def _run(kind: str, actor: str, body: dict[str, Any], home: Path, broker: str | None, node: str | None,
          timeout: float, json_out: bool, extra: dict[str, Any] | None = None) -> None:
-    from consortium.bus.client import submit
+    from consortium.client.submit import submit
     from consortium.ledger.fields import TxError
 
     try:

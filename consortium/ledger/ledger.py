@@ -64,12 +64,12 @@ class Ledger:
 
     def _install_genesis(self) -> None:
         for m in self.genesis.members:
-            self.state.put(t.PARTY, m.id, r.Party(id=m.id, name=m.name, role=m.role.value,
+            self.state.put(t.PARTY, m.id, r.PartyRecord(id=m.id, name=m.name, role=m.role.value,
                                                   jurisdiction=m.jurisdiction.value, public_key=m.public_key,
                                                   member=True, registered_by="genesis", height=0))
         for p in self.genesis.parties:
             assert self.state.get(t.PARTY, p.id) is None, f"party {p.id} is also a member"
-            self.state.put(t.PARTY, p.id, r.Party(id=p.id, name=p.name, role=p.role.value,
+            self.state.put(t.PARTY, p.id, r.PartyRecord(id=p.id, name=p.name, role=p.role.value,
                                                   jurisdiction=p.jurisdiction.value, public_key=p.public_key,
                                                   member=False, registered_by="genesis", height=0))
         self.state.put(t.META, "chain", r.Meta(height=0, time_ms=self.genesis.genesis_time_ms))

@@ -32,7 +32,7 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
-class Party(Record):
+class PartyRecord(Record):
     id: str
     name: str
     role: str

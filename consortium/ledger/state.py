@@ -43,7 +43,7 @@ class Table(Generic[R]):
     cls: type[R]
 
 
-PARTY = Table("party", r.Party)
+PARTY = Table("party", r.PartyRecord)
 NONCE = Table("nonce", r.NonceWindow)
 META = Table("meta", r.Meta)
 EBL = Table("ebl", r.Ebl)

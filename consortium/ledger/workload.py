@@ -32,7 +32,7 @@ from consortium.ledger.banking import LOCAL_OFFSET_MS, local_date
 from consortium.ledger.tx import make_tx
 from consortium.types import Jurisdiction, Role
 
-Step = tuple[str, str, dict[str, Any]]  # kind, actor, body
+WorkloadTx = tuple[str, str, dict[str, Any]]  # kind, actor, body
 _LOCAL = dt.timezone(dt.timedelta(milliseconds=LOCAL_OFFSET_MS))
 
 
@@ -58,7 +58,7 @@ class Workload:
         self.now_ms = genesis.genesis_time_ms
         self._seq = 0
         self._nonce: dict[str, int] = {}
-        self._flows: list[Iterator[Step]] = []
+        self._flows: list[Iterator[WorkloadTx]] = []
         self._sent: list[bytes] = []  # a few recent txs, for replays
         self._hk: set[str] = set()
         self._roles = self._cast(genesis)
@@ -109,7 +109,7 @@ class Workload:
         self._seq += 1
         return self._seq
 
-    def _new_flow(self) -> Iterator[Step]:
+    def _new_flow(self) -> Iterator[WorkloadTx]:
         roll = self.rng.randrange(100)
         if roll < 25:
             return self._straight_flow()
@@ -126,7 +126,7 @@ class Workload:
     # ---------------------------------------------------------------- eBL helpers
 
     def _shipment(self, carrier: str, shipper: str, consignee: str | None, endorsee: str | None,
-                  ) -> tuple[list[Step], str]:
+                  ) -> tuple[list[WorkloadTx], str]:
         """LOAD event + ISSUE of a fresh shipped-on-board document; returns the steps and the eBL id."""
         n = self._next()
         reference = f"{self.prefix}{n:08d}"
@@ -141,7 +141,7 @@ class Workload:
         body = builders.issue_body(doc, shipper, consignee=consignee, endorsee=endorsee)
         return [("CARGO_EVENT", carrier, builders.events_body([event])), ("ISSUE", carrier, body)], body["checksum"]
 
-    def _straight_flow(self) -> Iterator[Step]:
+    def _straight_flow(self) -> Iterator[WorkloadTx]:
         carrier, shipper, consignee = self._pick("carrier"), self._pick("shipper"), self._pick("consignee")
         steps, ebl = self._shipment(carrier, shipper, consignee, None)
         yield from steps
@@ -149,7 +149,7 @@ class Workload:
         yield "SURRENDER_FOR_DELIVERY", consignee, {"ebl": ebl, "recipient": carrier}
         yield "SACC", carrier, {"ebl": ebl}
 
-    def _pledge_flow(self) -> Iterator[Step]:
+    def _pledge_flow(self) -> Iterator[WorkloadTx]:
         carrier, shipper, buyer, bank = (self._pick("carrier"), self._pick("shipper"), self._pick("consignee"),
                                          self._pick("bank"))
         steps, ebl = self._shipment(carrier, shipper, None, shipper)
@@ -167,7 +167,7 @@ class Workload:
         yield "SACC", carrier, {"ebl": ebl}
         yield "FIN_REPAY", bank, {"fin_id": fin, "amount": amount}
 
-    def _lc_flow(self) -> Iterator[Step]:
+    def _lc_flow(self) -> Iterator[WorkloadTx]:
         carrier, exporter, importer = self._pick("carrier"), self._pick("shipper"), self._pick("consignee")
         issuing, advising = self._pick("bank"), self._pick("bank")
         lc_id = f"{self.prefix}LC{self._next()}"
@@ -189,7 +189,7 @@ class Workload:
         yield "SURRENDER_FOR_DELIVERY", importer, {"ebl": ebl, "recipient": carrier}
         yield "SACC", carrier, {"ebl": ebl}
 
-    def _receivables_flow(self) -> Iterator[Step]:
+    def _receivables_flow(self) -> Iterator[WorkloadTx]:
         seller, bank = self._pick("shipper"), self._pick("bank")
         fin = f"{self.prefix}R{self._next()}"
         invoice = builders.fingerprint({"invoice": fin, "seller": seller, "amount": self._seq})
@@ -200,7 +200,7 @@ class Workload:
         yield "FIN_REPAY", bank, {"fin_id": fin, "amount": amount // 2}
         yield "FIN_REPAY", bank, {"fin_id": fin, "amount": amount - amount // 2}
 
-    def _data_flow(self) -> Iterator[Step]:
+    def _data_flow(self) -> Iterator[WorkloadTx]:
         owners = self._mainland_owners()
         owner = owners[self.rng.randrange(len(owners))]
         sdb, hkma = self._pick("data_bureau"), self._pick("regulator")

@@ -18,22 +18,22 @@ from pathlib import Path
 from typing import Any
 
 from consortium import crypto
-from consortium.bus import clock
 from consortium.bus.broker import Broker, start_broker
-from consortium.bus.client import publish_tx
-from consortium.bus.launch import NodeProcess, run_dir, start_node, start_nodes, stop_pids, wait_ready
-from consortium.bus.livestore import LiveStore, open_existing
-from consortium.bus.netfilter import NetFilter, clear_filter, write_filter
-from consortium.bus.netfilter import poll_ms as filter_poll_ms
-from consortium.bus.status import endpoint
+from consortium.bus.endpoint import endpoint
+from consortium.client.submit import publish_tx
 from consortium.config import default_members_dir
 from consortium.errors import UserError
 from consortium.genesis import DEFAULT_CHAIN_ID
 from consortium.home import init_home, load_genesis, load_key
 from consortium.ledger.ledger import Ledger
+from consortium.node import clock
+from consortium.node.launch import NodeProcess, run_dir, start_node, start_nodes, stop_pids, wait_ready
+from consortium.node.livestore import LiveStore, open_existing
+from consortium.node.netfilter import NetFilter, clear_filter, write_filter
+from consortium.node.netfilter import poll_ms as filter_poll_ms
 from consortium.scenario.expect import Facts, TxOutcome
-from consortium.scenario.schema import Scenario, Step
-from consortium.scenario.txbuild import Client
+from consortium.scenario.schema import Scenario, ScenarioStep
+from consortium.scenario.txbuild import TxBuilder
 
 #: real-time bounds of a live run
 ready_wait_s = 90.0
@@ -160,7 +160,7 @@ class LiveBackend:
                 return found
         return None
 
-    def submit(self, step: Step, tx: bytes) -> None:
+    def submit(self, step: ScenarioStep, tx: bytes) -> None:
         label, actor = step.label, step.fields["as"]
         h = crypto.digest(tx)
         refused = self._best_ledger().check_tx(tx)
@@ -194,7 +194,7 @@ class LiveBackend:
 
     # ------------------------------------------------------------ faults
 
-    def fault(self, step: Step) -> None:
+    def fault(self, step: ScenarioStep) -> None:
         f = step.fields
         op, node = f["fault"], f.get("node", "")
         if op in SIM_ONLY:
@@ -267,7 +267,7 @@ class LiveBackend:
 
     # ------------------------------------------------------------ the end
 
-    def finish(self, client: Client) -> Facts:
+    def finish(self, builder: TxBuilder) -> Facts:
         for label in list(self._pending):
             self.wait_until(lambda label=label: self.settled(label), step_timeout_ms_default)  # type: ignore[misc]
         top = max(self.heights().values())
@@ -280,7 +280,7 @@ class LiveBackend:
         agreement, self._violations = self._agreement()
         return Facts(ledger=self._best_ledger(), txs=dict(self.outcomes), min_height=self.min_height(),
                      agreement=agreement, liveness=live, evidence=self._evidence(), max_round=self._max_round(),
-                     keys=dict(client.keys))
+                     keys=dict(builder.keys))
 
     def _agreement(self) -> tuple[bool, list[str]]:
         """Every pair of stores holds the same block and state root at every common height."""

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from consortium import crypto
+from consortium.config import seeded_genesis
 from consortium.errors import UserError
 from consortium.genesis import Genesis
 from consortium.scenario.expect import Facts, Row, TxOutcome, evaluate
-from consortium.scenario.genesis_for import seeded_genesis
-from consortium.scenario.schema import Scenario, Step, parse
-from consortium.scenario.txbuild import VAR, Client
+from consortium.scenario.schema import Scenario, ScenarioStep, parse
+from consortium.scenario.txbuild import VAR, TxBuilder
 
 TRACE_VERSION = 1
 
@@ -30,10 +30,10 @@ class Backend(Protocol):
     def wait_until(self, cond: Callable[[], bool], timeout_ms: int) -> bool: ...
     def wait_ms(self, ms: int) -> None: ...
     def wait_for_time(self, at_ms: int) -> None: ...
-    def submit(self, step: Step, tx: bytes) -> None: ...
-    def fault(self, step: Step) -> None: ...
+    def submit(self, step: ScenarioStep, tx: bytes) -> None: ...
+    def fault(self, step: ScenarioStep) -> None: ...
     def settled(self, label: str) -> bool: ...
-    def finish(self, client: Client) -> Facts: ...
+    def finish(self, builder: TxBuilder) -> Facts: ...
     def blocks(self) -> list[dict[str, Any]]: ...
     def checks(self) -> dict[str, Any]: ...
     def trace_digest(self) -> str: ...
@@ -72,19 +72,19 @@ def run(sc: Scenario, *, backend: str = "sim", seed: int | None = None, trace: P
     check_references(sc)
     be, genesis, keys = _backend(sc, backend, seed, live or {})
     check_nodes(sc, genesis)
-    client = Client(genesis, dict(keys), seed, Path(sc.source).parent, deterministic=backend == "sim")
+    builder = TxBuilder(genesis, dict(keys), seed, Path(sc.source).parent, deterministic=backend == "sim")
     events = []
     try:
         for step in sc.steps:
             if progress is not None:
                 progress(step.index, len(sc.steps), step.label)
-            events.append(_do_step(sc, be, client, step))
-        facts = be.finish(client)
+            events.append(_do_step(sc, be, builder, step))
+        facts = be.finish(builder)
         for event in events:  # steps that did not wait: their final outcome
             out = be.outcomes.get(event["step"])
             if out is not None and event.get("code") == "PENDING":
                 event.update(code=out.code, height=out.height, detail=out.detail)
-        rows = evaluate(sc.expects, facts, lambda v: client.subst(v, f"{sc.source}: expectations"))
+        rows = evaluate(sc.expects, facts, lambda v: builder.subst(v, f"{sc.source}: expectations"))
         result = ScenarioResult(sc.name, backend, seed, rows, events, be.blocks(), be.checks(),
                                 be.trace_digest(), final=_final(facts))
     finally:
@@ -150,7 +150,7 @@ def _backend(sc: Scenario, backend: str, seed: int, live: dict[str, Any]
     return lb, lb.genesis, lb.keys
 
 
-def _do_step(sc: Scenario, be: Backend, client: Client, step: Step) -> dict[str, Any]:
+def _do_step(sc: Scenario, be: Backend, builder: TxBuilder, step: ScenarioStep) -> dict[str, Any]:
     if step.at_ms is not None:
         be.wait_for_time(step.at_ms)
     if step.after_height is not None:
@@ -160,7 +160,7 @@ def _do_step(sc: Scenario, be: Backend, client: Client, step: Step) -> dict[str,
     f = step.fields
     event: dict[str, Any] = {"step": step.label, "action": step.action, "at_ms": started}
     if step.action == "tx":
-        tx = client.build(step, sc.source)
+        tx = builder.build(step, sc.source)
         event.update(tx=f["tx"], actor=f["as"], tx_hash=crypto.digest(tx).hex())
         be.submit(step, tx)
         out = be.outcomes.get(step.label)

@@ -44,7 +44,7 @@ _FAULT_FIELDS = {"fault", "node", "groups", "symmetric", "value", "behaviour"}
 
 
 @dataclass(frozen=True, slots=True)
-class Step:
+class ScenarioStep:
     index: int
     label: str
     action: str  # tx | fault | wait_ms | wait_height
@@ -78,7 +78,7 @@ class Scenario:
     start_ms: int  # ledger time at genesis (block time starts here)
     members_dir: Path | None
     network: dict[str, Any]
-    steps: tuple[Step, ...]
+    steps: tuple[ScenarioStep, ...]
     expects: tuple[Expect, ...]
     text: str = field(repr=False, default="")  # the file as read, kept in traces for replay
 
@@ -167,7 +167,7 @@ def _network(data: dict[str, Any], source: str) -> dict[str, Any]:
     return {"latency_ms": lat, "jitter_ms": jitter, "loss": float(loss)}
 
 
-def _step(i: int, s: dict[str, Any], source: str) -> Step:
+def _step(i: int, s: dict[str, Any], source: str) -> ScenarioStep:
     label = s.get("label", f"step-{i + 1}")
     where = f"{source}: step {i + 1} ({label})"
     if not isinstance(label, str) or not label:
@@ -200,7 +200,7 @@ def _step(i: int, s: dict[str, Any], source: str) -> Step:
         _req(s, "wait_for", str, where)
     else:
         _req(s, action, int, where)
-    return Step(i, label, action, at_ms, after, {k: v for k, v in s.items() if k not in _STEP_COMMON})
+    return ScenarioStep(i, label, action, at_ms, after, {k: v for k, v in s.items() if k not in _STEP_COMMON})
 
 
 def _check_fault(s: dict[str, Any], where: str) -> None:

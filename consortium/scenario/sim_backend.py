@@ -13,8 +13,8 @@ from consortium.genesis import Genesis
 from consortium.ledger.invariants import check_invariants
 from consortium.ledger.ledger import Ledger
 from consortium.scenario.expect import Facts, TxOutcome
-from consortium.scenario.schema import Scenario, Step
-from consortium.scenario.txbuild import Client
+from consortium.scenario.schema import Scenario, ScenarioStep
+from consortium.scenario.txbuild import TxBuilder
 from consortium.sim.core import NodeSpec, SimConfig, Simulation
 from consortium.sim.faults import Fault
 from consortium.sim.network import DEFAULT_LINKS, LinkModel
@@ -83,7 +83,7 @@ class SimBackend:
         if at_ms > self.sim.now:
             self.sim.run_until(at_ms=at_ms, limit_ms=at_ms)
 
-    def submit(self, step: Step, tx: bytes) -> None:
+    def submit(self, step: ScenarioStep, tx: bytes) -> None:
         label = step.label
         refused = self.reference.check_tx(tx)  # what every node's mempool will say
         self.sim.submit(tx)
@@ -117,7 +117,7 @@ class SimBackend:
         got = self.sim.checkers.tx_results.get(h)
         self.outcomes[label] = TxOutcome(got[1], got[0], got[2]) if got else TxOutcome("PENDING", 0, "not decided")
 
-    def fault(self, step: Step) -> None:
+    def fault(self, step: ScenarioStep) -> None:
         f = step.fields
         op = f["fault"]
         if op == "broker-restart":
@@ -128,7 +128,7 @@ class SimBackend:
                               symmetric=f.get("symmetric", True), value=float(f.get("value", 0.0)),
                               behaviour=f.get("behaviour", "")))
 
-    def finish(self, client: Client) -> Facts:
+    def finish(self, builder: TxBuilder) -> Facts:
         for label in list(self._pending):
             self.wait_until(lambda label=label: self.settled(label), step_timeout_ms_default)  # type: ignore[misc]
             if label in self._pending:
@@ -141,7 +141,7 @@ class SimBackend:
         return Facts(ledger=self.reference, txs=dict(self.outcomes), min_height=self.min_height(),
                      agreement=r.checks["checks"]["agreement"] == "ok" and r.checks["checks"]["state_root"] == "ok",
                      liveness=self.sim.liveness_met(), evidence=r.evidence_committed, max_round=r.max_round,
-                     keys=dict(client.keys))
+                     keys=dict(builder.keys))
 
     def blocks(self) -> list[dict[str, Any]]:
         c = self.sim.checkers

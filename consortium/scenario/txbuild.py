@@ -21,14 +21,14 @@ from consortium.ledger import builders, dcsa
 from consortium.ledger.bodies import BY_KIND
 from consortium.ledger.fields import Opt, spec
 from consortium.ledger.tx import make_tx
-from consortium.scenario.schema import Step
+from consortium.scenario.schema import ScenarioStep
 from consortium.types import Jurisdiction, Role
 
 VAR = re.compile(r"\$\{([^}]+)\}")
 
 
 @dataclass
-class Client:
+class TxBuilder:
     """The scenario's clients: every party's key, nonces, saved variables."""
 
     genesis: Genesis
@@ -60,7 +60,7 @@ class Client:
             raise UserError(f"{where}: variable ${{{name}}} is not defined (save it in an earlier step)")
         return self.vars[name]
 
-    def build(self, step: Step, source: str) -> bytes:
+    def build(self, step: ScenarioStep, source: str) -> bytes:
         """Signed tx bytes for `step` (UserError naming the step and field on bad input)."""
         where = step.where(source)
         f = step.fields

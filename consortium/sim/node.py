@@ -17,8 +17,8 @@ from consortium.consensus import events as ev
 from consortium.consensus.app import Application, BlockContext, TxResult
 from consortium.consensus.messages import Decided
 from consortium.consensus.replica import Guard, Replica, Restored
+from consortium.consensus.sync import sync_reply
 from consortium.consensus.validators import ValidatorSet
-from consortium.driver import sync_reply
 from consortium.errors import DecodeError
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from consortium import limits
+from consortium import proc
 from consortium.bus import broker as brokers
 from consortium.errors import UserError
 from tests.bus.conftest import CHAIN, Home, mosquitto_missing, start
@@ -134,7 +135,7 @@ def test_embedded_broker_dies_with_its_parent(tmp_path: Path) -> None:
                          text=True, timeout=30)
     pid, port = map(int, out.stdout.split())
     deadline = time.monotonic() + 10
-    while brokers._pid_alive(pid):
+    while proc.pid_alive(pid):
         assert time.monotonic() < deadline, "embedded broker outlived its parent"
         time.sleep(0.1)
     with socket.socket() as s:

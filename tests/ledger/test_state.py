@@ -24,8 +24,8 @@ from consortium.ledger.workload import Workload
 from tests.ledger.helpers import GENESIS, KEYS, Net
 
 
-def party(i: int) -> records.Party:
-    return records.Party(id=f"p{i}", name=f"P {i}", role="shipper", jurisdiction="HK", public_key=bytes(32),
+def party(i: int) -> records.PartyRecord:
+    return records.PartyRecord(id=f"p{i}", name=f"P {i}", role="shipper", jurisdiction="HK", public_key=bytes(32),
                          member=False, registered_by="hkma", height=i)
 
 

@@ -28,12 +28,13 @@ import pytest
 
 from consortium import codec, crypto
 from consortium.bus import broker as brokers
-from consortium.bus import launch, topics
+from consortium.bus import topics
 from consortium.bus.adapter import FrameChecker
-from consortium.bus.livestore import LiveStore
-from consortium.bus.status import client, endpoint
+from consortium.bus.endpoint import endpoint, mqtt_client
 from consortium.codec import Kind
 from consortium.home import load_genesis
+from consortium.node import launch
+from consortium.node.livestore import LiveStore
 from tests.bus.conftest import mosquitto_missing
 from tests.conftest import NODES
 
@@ -227,7 +228,7 @@ class VoteObserver:
         root = topics.root(ep.chain_id)
         while not self._stop.is_set():
             with contextlib.suppress(Exception):  # broker restarts: reconnect
-                async with client(ep, "vote-observer") as c:
+                async with mqtt_client(ep, "vote-observer") as c:
                     for kind in (Kind.PROPOSAL, Kind.PREVOTE, Kind.PRECOMMIT):
                         await c.subscribe(f"{root}/+/{kind}")
                     async for m in c.messages:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from consortium.bench.load import LoadSpec
 from consortium.bus import broker as brokers
-from consortium.bus.load import LoadSpec
-from consortium.bus.netfilter import NetFilter, clear_filter, write_filter
 from consortium.ledger import dcsa
+from consortium.node.netfilter import NetFilter, clear_filter, write_filter
 from tests.live.conftest import Live, VoteObserver, cli, wait_for
 
 pytestmark = pytest.mark.broker
@@ -88,7 +88,7 @@ def start_load(live: Live, tmp: Path, rate: int, duration_s: float) -> subproces
                     actors=("carrier-hk", "bank-hk", "sh-supplier", "hk-distributor"), sender="sh-supplier",
                     prefix="T", count=int(rate * duration_s) + 10, rate=rate, seed=1, duration_s=duration_s,
                     out=tmp / "load.bin")
-    proc = subprocess.Popen([sys.executable, "-m", "consortium.bus.load"], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "consortium.bench.load"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, start_new_session=True)
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(spec.to_json().encode() + b"\n")
@@ -131,7 +131,7 @@ def test_kill_two_validators_under_load(live: Live, tmp_path: Path) -> None:
     in_every_store(live, [str(o["tx_hash"]) for o in outcomes])
     sent = (tmp_path / "load.bin")
     if sent.exists():  # the load process was killed before writing it: only the CLI txs are known
-        from consortium.bus.load import read_records
+        from consortium.bench.load import read_records
 
         stores = live.stores()
         try:

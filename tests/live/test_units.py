@@ -10,8 +10,15 @@ from pathlib import Path
 import pytest
 
 from consortium import crypto
-from consortium.bus.livestore import LiveStore
-from consortium.bus.netfilter import (
+from consortium.consensus import events as ev
+from consortium.consensus.app import BlockContext
+from consortium.consensus.messages import ZERO_ID, Block, Certificate
+from consortium.errors import LocalError, UserError
+from consortium.home import init_home, load_genesis, load_key
+from consortium.ledger import Ledger
+from consortium.ledger.workload import Workload
+from consortium.node.livestore import LiveStore
+from consortium.node.netfilter import (
     NO_FILTER,
     FilterFile,
     NetFilter,
@@ -20,14 +27,7 @@ from consortium.bus.netfilter import (
     parse_filter,
     write_filter,
 )
-from consortium.bus.node import BLOCK_INTERVAL_ENV, timing_params
-from consortium.consensus import events as ev
-from consortium.consensus.app import BlockContext
-from consortium.consensus.messages import ZERO_ID, Block, Certificate
-from consortium.errors import LocalError, UserError
-from consortium.home import init_home, load_genesis, load_key
-from consortium.ledger import Ledger
-from consortium.ledger.workload import Workload
+from consortium.node.runtime import BLOCK_INTERVAL_ENV, timing_params
 from tests.conftest import NODES
 
 

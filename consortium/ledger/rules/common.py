@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from consortium.errors import RemoteError
 from consortium.ledger import state as t
 from consortium.ledger.codes import Code
-from consortium.ledger.records import Ebl, Party
+from consortium.ledger.records import Ebl, PartyRecord
 from consortium.ledger.state import State
 from consortium.ledger.tx import Tx
 from consortium.types import Role
@@ -40,11 +40,11 @@ class Ctx:
         return self.today.isoformat()
 
 
-def party(s: State, ident: str) -> Party | None:
+def party(s: State, ident: str) -> PartyRecord | None:
     return s.get(t.PARTY, ident)
 
 
-def need_party(s: State, ident: str, what: str) -> Party:
+def need_party(s: State, ident: str, what: str) -> PartyRecord:
     """A named counterparty must be registered (PINT: an unknown transferee is BENV)."""
     found = s.get(t.PARTY, ident)
     if found is None:
@@ -52,7 +52,7 @@ def need_party(s: State, ident: str, what: str) -> Party:
     return found
 
 
-def need_role(s: State, ident: str, what: str, *roles: Role) -> Party:
+def need_role(s: State, ident: str, what: str, *roles: Role) -> PartyRecord:
     found = need_party(s, ident, what)
     if found.role not in roles:
         raise Reject(Code.BENV, f"{what} {ident!r} is a {found.role}, not a {'/'.join(roles)}")

@@ -111,7 +111,7 @@ def on_share(s: State, ctx: Ctx, body: b.DataShare) -> None:
     s.put(t.CONSENT, key, replace(consent, uses=consent.uses + 1, shares=consent.shares + (body.share_id,)))
 
 
-def _check_regulator_copy(recipient: r.Party, has_copy: bool) -> None:
+def _check_regulator_copy(recipient: r.PartyRecord, has_copy: bool) -> None:
     supervised = recipient.jurisdiction == "HK" and recipient.role == Role.BANK
     if supervised and not has_copy:
         raise Reject(Code.BENV, f"a share to the Hong Kong bank {recipient.id} carries a copy sealed to HKMA")

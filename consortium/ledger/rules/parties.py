@@ -30,6 +30,6 @@ def on_register(s: State, ctx: Ctx, body: b.RegisterParty) -> None:
         raise Reject(Code.DUPE, f"party {body.party_id} is already registered")
     if s.count(t.PARTY) >= limits.parties_max + limits.members_max:
         raise Reject(Code.LIMIT, f"the ledger holds {limits.parties_max} parties")
-    s.put(t.PARTY, body.party_id, r.Party(
+    s.put(t.PARTY, body.party_id, r.PartyRecord(
         id=body.party_id, name=body.name, role=body.role, jurisdiction=body.jurisdiction,
         public_key=body.public_key, member=False, registered_by=ctx.actor, height=ctx.height))

@@ -26,17 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from consortium.bus.node import BLOCK_INTERVAL_ENV
-from consortium.bus.status import Endpoint, Status, StatusWatcher, endpoint
-from consortium.errors import LocalError, UserError
+from consortium import limits, proc
+from consortium.bus.endpoint import Endpoint, endpoint
+from consortium.errors import UserError
+from consortium.node.runtime import BLOCK_INTERVAL_ENV
+from consortium.node.status import Status, StatusWatcher
 
 NODES_FILE = "nodes.json"
-#: How long a node may take to exit after SIGTERM before it is killed.
-node_stop_timeout_ms = 10_000
-#: Pause between starting two nodes (see start_nodes).
-start_gap_ms = 150
-#: Lines of a node's log quoted when it fails to start.
-log_tail_lines_max = 6
 
 
 @dataclass
@@ -93,14 +89,14 @@ def start_node(home: Path, node_id: str, broker_url: str, *, detach: bool,
 
 def start_nodes(home: Path, ids: list[str], broker_url: str, *, detach: bool,
                 block_interval_ms: int | None = None, profile: bool = False) -> dict[str, NodeProcess]:
-    """Start several nodes, `start_gap_ms` apart: amqtt 0.12 can break a client
+    """Start several nodes, `limits.node_start_gap_ms` apart: amqtt 0.12 can break a client
     session that connects while another client subscribes (a race in its
     retained-message replay); the broken node only recovers after aiomqtt's 10 s
     timeout, so simultaneous connects are worth avoiding."""
     started: dict[str, NodeProcess] = {}
     for i, ident in enumerate(ids):
         if i:
-            time.sleep(start_gap_ms / 1000)
+            time.sleep(limits.node_start_gap_ms / 1000)
         started[ident] = start_node(home, ident, broker_url, detach=detach, block_interval_ms=block_interval_ms,
                                     profile=profile)
     return started
@@ -110,8 +106,8 @@ def _record(rd: Path, broker_url: str, node: NodeProcess) -> None:
     data = load_records(rd)
     data["broker"] = broker_url
     data.setdefault("nodes", {})[node.id] = {"pid": node.pid, "started_ms": time.time_ns() // 1_000_000}
-    _write(rd / NODES_FILE, json.dumps(data, indent=2) + "\n")
-    _write(rd / f"{node.id}.pid", f"{node.pid}\n")
+    proc.write_atomic(rd / NODES_FILE, json.dumps(data, indent=2) + "\n")
+    proc.write_atomic(rd / f"{node.id}.pid", f"{node.pid}\n")
 
 
 def load_records(rd: Path) -> dict[str, Any]:
@@ -134,12 +130,8 @@ def recorded_nodes(rd: Path) -> dict[str, int]:
 
 def is_node_process(pid: int, node_id: str) -> bool:
     """True if `pid` is alive and runs `consortium node ... --id node_id`."""
-    try:
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-    except OSError:
-        return False
-    if state == "Z":
+    args = proc.cmdline(pid)
+    if not args or proc.proc_state(pid) in (None, "Z"):
         return False
     return b"consortium" in b" ".join(args) and b"node" in args and node_id.encode() in args
 
@@ -154,43 +146,11 @@ def kill_node(home: Path, node_id: str, sig: signal.Signals = signal.SIGKILL) ->
     return True
 
 
-def stop_pids(pids: dict[str, int], timeout_ms: int = node_stop_timeout_ms,
+def stop_pids(pids: dict[str, int], timeout_ms: int = limits.node_stop_timeout_ms,
               processes: dict[str, subprocess.Popen[bytes]] | None = None) -> list[str]:
     """SIGTERM every node, wait for all (up to timeout), SIGKILL the rest; ids stopped."""
-    processes = processes or {}
-    for ident, pid in pids.items():
-        if _running(ident, pid, processes):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_ms / 1000
-    while time.monotonic() < deadline and any(_running(i, p, processes) for i, p in pids.items()):
-        time.sleep(0.05)
-    for ident, pid in pids.items():
-        if _running(ident, pid, processes):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-    for ident, pid in pids.items():
-        proc = processes.get(ident)
-        if proc is not None:
-            proc.wait(timeout=5)
-        elif _running(ident, pid, processes):
-            _wait_gone(ident, pid)
-    return sorted(pids)
-
-
-def _running(ident: str, pid: int, processes: dict[str, subprocess.Popen[bytes]]) -> bool:
-    proc = processes.get(ident)
-    if proc is not None:
-        return proc.poll() is None
-    return is_node_process(pid, ident)
-
-
-def _wait_gone(ident: str, pid: int) -> None:
-    deadline = time.monotonic() + 5
-    while is_node_process(pid, ident):
-        if time.monotonic() > deadline:
-            raise LocalError(f"node {ident} (pid {pid}) survived SIGKILL")
-        time.sleep(0.02)
+    return proc.stop_all(pids, proc.reaper(processes or {}, lambda ident, pid: is_node_process(pid, ident)), timeout_ms=timeout_ms,
+                         what="node")
 
 
 def stop_recorded_nodes(home: Path, ids: list[str] | None = None) -> list[str]:
@@ -211,23 +171,9 @@ def forget(rd: Path, ids: list[str] | None = None) -> None:
             del nodes[ident]
             (rd / f"{ident}.pid").unlink(missing_ok=True)
     if nodes:
-        _write(rd / NODES_FILE, json.dumps(data, indent=2) + "\n")
+        proc.write_atomic(rd / NODES_FILE, json.dumps(data, indent=2) + "\n")
     else:
         (rd / NODES_FILE).unlink(missing_ok=True)
-
-
-def log_tail(path: Path) -> str:
-    try:
-        lines = path.read_text(errors="replace").strip().splitlines()[-log_tail_lines_max:]
-    except OSError:
-        return ""
-    return " | ".join(lines)
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def wait_ready(home: Path, url: str, started: Mapping[str, NodeProcess], wait_s: float) -> dict[str, Status]:
@@ -250,7 +196,7 @@ async def _wait_ready(ep: Endpoint, started: Mapping[str, NodeProcess], wait_s: 
                 return fresh
             for ident, node in started.items():
                 if not node.alive():
-                    raise UserError(f"node {ident} exited (code {node.exit_code()}): {log_tail(node.log)}")
+                    raise UserError(f"node {ident} exited (code {node.exit_code()}): {proc.log_tail(node.log)}")
             if time.monotonic() > deadline:
                 missing = sorted(set(started) - set(fresh))
                 raise UserError(f"no status from {', '.join(missing)} within {wait_s:.0f} s (logs in {rd})")

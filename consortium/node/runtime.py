@@ -45,18 +45,18 @@ from typing import Any
 
 from consortium import codec, crypto
 from consortium.bus.adapter import BusAdapter
-from consortium.bus.clock import ClockFile
-from consortium.bus.livestore import LiveStore, snapshot_every_heights
-from consortium.bus.netfilter import FilterFile, filter_path, poll_ms
-from consortium.bus.status import broker_address
+from consortium.bus.endpoint import broker_address
 from consortium.codec import Envelope, Kind
 from consortium.consensus import events as ev
 from consortium.consensus.replica import Replica, Restored
+from consortium.consensus.sync import sync_reply
 from consortium.consensus.validators import Validator, ValidatorSet
-from consortium.driver import sync_reply
 from consortium.errors import UserError
 from consortium.genesis import Genesis
 from consortium.home import load_credentials, load_genesis, load_key
+from consortium.node.clock import ClockFile
+from consortium.node.livestore import LiveStore, snapshot_every_heights
+from consortium.node.netfilter import FilterFile, filter_path, poll_ms
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Ledger throughput: transactions applied per second on one core, signatures included.
 
-    python -m consortium.benchmarks.ledger_bench [--txs 20000] [--block 512] [--seed 1]
+    python -m consortium.bench.ledger [--txs 20000] [--block 512] [--seed 1]
                                                  [--invalid 0.02] [--json] [--profile]
 
 A deterministic workload (consortium.ledger.workload: eBL, pledge, LC, receivables and
@@ -23,7 +23,7 @@ from typing import Any
 
 from consortium import crypto
 from consortium.consensus.app import BlockContext
-from consortium.genesis import DEFAULT_GENESIS_TIME_MS, Genesis
+from consortium.genesis import DEFAULT_GENESIS_TIME_MS, Genesis, keyed_genesis
 from consortium.ledger import Ledger, decode_tx
 from consortium.ledger.invariants import check_invariants
 from consortium.ledger.workload import Workload
@@ -39,12 +39,10 @@ PARTIES = [("sh-exporter", Role.SHIPPER, Jurisdiction.CN_SH), ("sh-supplier", Ro
 
 def consortium_genesis() -> tuple[Genesis, dict[str, crypto.KeyPair]]:
     """The default consortium's shape (nodes/), with keys derived from the ids."""
-    keys = {i: crypto.keypair_from_entropy(b"bench/" + i.encode()) for i, _, _ in MEMBERS + PARTIES}
-    genesis = Genesis(
-        chain_id="bench-chain", genesis_time_ms=DEFAULT_GENESIS_TIME_MS,
-        members=tuple(Member(i, i, r, j, True, 10, keys[i].public_key) for i, r, j in MEMBERS),
-        parties=tuple(Party(i, i, r, j, keys[i].public_key) for i, r, j in PARTIES))
-    return genesis, keys
+    return keyed_genesis("bench-chain", DEFAULT_GENESIS_TIME_MS,
+                         (Member(i, i, r, j, True, 10) for i, r, j in MEMBERS),
+                         (Party(i, i, r, j) for i, r, j in PARTIES),
+                         lambda i: crypto.keypair_from_entropy(b"bench/" + i.encode()))
 
 
 def generate(genesis: Genesis, keys: dict[str, crypto.KeyPair], txs: int, block: int, seed: int,

@@ -1,13 +1,13 @@
-"""What every driver of a Replica does the same way, whatever its clock and network.
+"""Serving sync: what every driver of a Replica does the same way.
 
-The simulator (consortium.sim.node) and the live node (consortium.bus.node)
+The simulator (consortium.sim.node) and the live node (consortium.node.runtime)
 drive the same Replica; they differ in time (virtual vs wall clock), transport
 (heap of deliveries vs MQTT) and storage (SimStore vs SQLite). Answering a
 peer's sync request from the decided blocks is the same in both: the replica
 never serves sync (it holds only the last decided block), its driver does.
 Both call `sync_reply`, so a change to the sync window or its bounds applies
 to both at once. The two drivers may not import each other (import-linter),
-hence this module between them.
+hence this module beside the consensus it serves.
 """
 
 from __future__ import annotations

@@ -28,14 +28,14 @@ import aiomqtt
 
 from consortium import codec, crypto
 from consortium.bus import topics
-from consortium.bus.livestore import LiveStore, open_existing
-from consortium.bus.status import Endpoint, client, endpoint
+from consortium.bus.endpoint import Endpoint, endpoint, mqtt_client
 from consortium.codec import Kind
 from consortium.errors import UserError
 from consortium.genesis import Genesis
 from consortium.home import load_genesis, load_key
 from consortium.ledger import make_tx, queries
 from consortium.ledger.tx import tx_hash
+from consortium.node.livestore import LiveStore, open_existing
 
 #: Re-publish an undecided tx this often.
 resend_ms = 5_000
@@ -95,7 +95,7 @@ def next_nonce(home: Path, genesis: Genesis, actor: str, node: str | None) -> in
 
 async def publish_tx(ep: Endpoint, actor: str, signer: crypto.Signer, tx: bytes) -> None:
     env = codec.seal_envelope(ep.chain_id, actor, Kind.TX, {"tx": tx}, signer)
-    async with client(ep, f"tx-{actor}") as c:
+    async with mqtt_client(ep, f"tx-{actor}") as c:
         await c.publish(topics.broadcast(ep.chain_id, actor, Kind.TX), env.encode(), qos=1)
 
 

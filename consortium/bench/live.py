@@ -40,15 +40,17 @@ from pathlib import Path
 from typing import Any
 
 from consortium import codec, crypto
+from consortium.bench import load
 from consortium.bus import broker as brokers
-from consortium.bus import launch, load, topics
-from consortium.bus.livestore import LiveStore, decode_results
-from consortium.bus.status import Endpoint, client, endpoint
+from consortium.bus import topics
+from consortium.bus.endpoint import Endpoint, endpoint, mqtt_client
 from consortium.codec import Kind
 from consortium.consensus.validators import ValidatorSet
 from consortium.errors import UserError
 from consortium.genesis import Genesis
 from consortium.home import init_home, load_genesis
+from consortium.node import launch
+from consortium.node.livestore import LiveStore, decode_results
 
 CHAIN = "bench-1"
 #: Pre-signed transactions per second of --duration with --max, split over the load processes.
@@ -172,7 +174,7 @@ async def _run(opts: BenchOptions, home: Path, genesis: Genesis, progress: Calla
 
 
 def _validators(genesis: Genesis) -> ValidatorSet:
-    from consortium.bus.node import validator_set
+    from consortium.node.runtime import validator_set
 
     return validator_set(genesis)
 
@@ -180,7 +182,7 @@ def _validators(genesis: Genesis) -> ValidatorSet:
 async def _observe(ep: Endpoint, decisions: Decisions) -> None:
     while True:
         try:
-            async with client(ep, "bench-observer") as c:
+            async with mqtt_client(ep, "bench-observer") as c:
                 await c.subscribe(f"{topics.root(ep.chain_id)}/+/{Kind.PRECOMMIT}")
                 async for message in c.messages:
                     if isinstance(message.payload, (bytes, bytearray)):
@@ -199,7 +201,7 @@ async def _start_loaders(opts: BenchOptions, home: Path, url: str) -> tuple[list
         actors = tuple(f"l{k}-{r}" for r in ("carrier", "bank", "shipper", "consignee"))
         spec = load.LoadSpec(home, url, actors, f"l{k}-shipper", f"L{k}", count, per_rate, k, opts.duration_s, out)
         p = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "consortium.bus.load", stdin=asyncio.subprocess.PIPE,
+            sys.executable, "-m", "consortium.bench.load", stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, start_new_session=True)
         assert p.stdin is not None
         p.stdin.write(spec.to_json().encode() + b"\n")

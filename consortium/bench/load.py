@@ -1,6 +1,6 @@
 """A load process for `consortium bench`: pre-signed ledger transactions, published at a rate.
 
-    python -m consortium.bus.load      (one JSON spec line on stdin, then "go")
+    python -m consortium.bench.load      (one JSON spec line on stdin, then "go")
 
 Protocol with the bench (lines): reads the spec from stdin; builds and signs
 `count` transactions (ledger.workload flows for its own actors, so that no two
@@ -31,7 +31,7 @@ from typing import Any
 
 from consortium import codec, crypto
 from consortium.bus import topics
-from consortium.bus.status import Endpoint, client, endpoint
+from consortium.bus.endpoint import Endpoint, endpoint, mqtt_client
 from consortium.codec import Kind
 from consortium.home import load_genesis, load_key
 from consortium.ledger.tx import tx_hash
@@ -108,7 +108,7 @@ async def publish(spec: LoadSpec, ep: Endpoint, frames: list[bytes], hashes: lis
     sent: list[float] = []
     pools = Mempools()
     topic = topics.broadcast(ep.chain_id, spec.sender, Kind.TX)
-    async with client(ep, f"load-{spec.prefix}") as c:
+    async with mqtt_client(ep, f"load-{spec.prefix}") as c:
         await c.subscribe(f"{topics.root(ep.chain_id)}/+/{Kind.STATUS}")
         reader = asyncio.create_task(_read_status(c, pools))
         print(f"ready {len(frames)}", flush=True)

@@ -1,1 +1,0 @@
-"""Benchmarks (not pure layers: they read the clock). Run with `python -m consortium.benchmarks.<name>`."""
