@@ -49,8 +49,11 @@ def init_home(home: Path, members_dir: Path, chain_id: str, *, force: bool,
                                   lambda _ident: keyfile.generate())
     members = genesis.members
 
-    home.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{home.name}.init-", dir=home.parent))
+    try:
+        home.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{home.name}.init-", dir=home.parent))
+    except OSError as exc:
+        raise UserError(f"{home}: cannot create the home here ({exc.strerror or exc})") from None
     try:
         _write(tmp / GENESIS_FILE, json.dumps(genesis.to_dict(), indent=2) + "\n", 0o644)
         for ident, kp in keys.items():

@@ -96,3 +96,14 @@ def test_bad_member_files_one_line_no_traceback_nothing_written(
 def test_bad_chain_id(tmp_path: Path) -> None:
     out = run_cli("init", "--home", str(tmp_path / "h"), "--chain-id", "a/b")
     assert out.returncode == 2 and "--chain-id" in out.stderr
+
+
+@pytest.mark.parametrize("home", ["/proc/x", "/proc/x/y", "/dev/null/x"])
+def test_init_in_an_unwritable_place_is_one_line(home: str) -> None:
+    """A home that cannot be created (a read-only or non-directory parent) is a
+    one-line error naming the home, exit 2, never a traceback."""
+    out = run_cli("init", "--home", home)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    lines = [x for x in out.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and home in lines[0], out.stderr

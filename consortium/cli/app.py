@@ -69,6 +69,10 @@ def main() -> None:
     except ConsortiumError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)
+    except OSError as exc:  # a file or device the user named cannot be used: not a bug of ours
+        where = f"{exc.filename}: " if exc.filename else ""
+        err_console.print(f"[red]error:[/red] {where}{exc.strerror or exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
