@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,22 @@ from consortium.types import (
 )
 
 PARTIES_FILE = "parties.toml"
-#: the repository's default consortium (next to the package in a checkout)
-_REPO_NODES = Path(__file__).resolve().parents[1] / "nodes"
+
+
+def shipped_dir(name: str) -> Path:
+    """A directory of defaults kept at the top of the repository ("nodes", "scenarios"): the copy a
+    wheel ships inside the package (consortium/defaults/NAME, see pyproject), else the checkout's
+    own (an editable install, where users edit it)."""
+    shipped = Path(str(resources.files("consortium"))) / "defaults" / name
+    checkout = Path(__file__).resolve().parents[1]
+    if not shipped.is_dir() and (checkout / "pyproject.toml").is_file() and (checkout / name).is_dir():
+        return checkout / name
+    return shipped
 
 
 def default_members_dir() -> Path:
-    """nodes/ of the checkout, or ./nodes when the package is installed elsewhere."""
-    return _REPO_NODES if _REPO_NODES.is_dir() else Path("nodes")
+    """The default consortium: nodes/ (shipped with the package, or of the checkout)."""
+    return shipped_dir("nodes")
 _MEMBER_FIELDS = {"id", "name", "role", "jurisdiction", "validator", "power"}
 _PARTY_FIELDS = {"id", "name", "role", "jurisdiction"}
 
@@ -69,8 +79,8 @@ def _common(path: Path, where: str, data: dict[str, Any], allowed: set[str],
     if problem is not None:
         raise UserError(f"{path}: {where}field 'id' {problem}")
     name = _field(path, where, data, "name", str)
-    if not name.strip() or len(name) > 200:
-        raise UserError(f"{path}: {where}field 'name' must be 1..200 characters")
+    if not name.strip() or len(name) > limits.member_name_chars_max:
+        raise UserError(f"{path}: {where}field 'name' must be 1..{limits.member_name_chars_max} characters")
     role_s = _field(path, where, data, "role", str)
     try:
         role = Role(role_s)

@@ -12,16 +12,18 @@ from rich.table import Table
 
 from consortium import scenario
 from consortium.cli.app import app, console, emit_json, err_console
+from consortium.config import shipped_dir
 from consortium.scenario.runner import ScenarioResult
 
 
 @app.command("run")
 def run_cmd(
-    path: Annotated[Path, typer.Argument(help="Scenario file (TOML), e.g. scenarios/lc-happy-path.toml.")],
+    path: Annotated[Path, typer.Argument(help="Scenario file (TOML), e.g. scenarios/lc-happy-path.toml, "
+                                                 "or a shipped scenario's name, e.g. lc-happy-path.")],
     live: Annotated[bool, typer.Option(help="Run on live node processes over MQTT instead of the simulator.")] = False,
     broker: Annotated[str, typer.Option(help="With --live: embedded, mosquitto or mqtt://host:port.")] = "embedded",
     home: Annotated[Optional[Path], typer.Option(help="With --live: consortium home (default: a fresh temp dir).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed (default: the scenario's own).")] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, help="Seed >= 0 (default: the scenario's own).")] = None,
     trace: Annotated[Optional[Path], typer.Option(help="Write a JSON-lines trace here.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -108,7 +110,7 @@ def replay(
 
 
 
-FLAGSHIP = Path(__file__).resolve().parents[2] / "scenarios" / "flagship.toml"
+FLAGSHIP = shipped_dir("scenarios") / "flagship.toml"  # the checkout's, or the copy in the wheel
 
 
 @app.command()
