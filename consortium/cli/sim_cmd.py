@@ -14,6 +14,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from consortium import limits, types
 from consortium.cli.app import app, console, emit_json, err_console
 from consortium.errors import UserError
 from consortium.sim.byzantine import BEHAVIOURS
@@ -41,7 +42,7 @@ def sim(
     bad: Annotated[Optional[list[str]], typer.Option(
         help="A named Byzantine node NODE:BEHAVIOUR, repeatable (in addition to --byzantine).")] = None,
     heights: Annotated[int, typer.Option(help="Stop when every live honest node decided this many heights.")] = 20,
-    seed: Annotated[int, typer.Option(help="PRNG seed: same seed, same run.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="PRNG seed (>= 0): same seed, same run.")] = 0,
     drop: Annotated[float, typer.Option(help="Message loss probability from t=0 (0..1).")] = 0.0,
     duplicate: Annotated[float, typer.Option(help="Message duplication probability from t=0 (0..1).")] = 0.0,
     partition: Annotated[Optional[str], typer.Option(
@@ -57,10 +58,13 @@ def sim(
     """Run the consensus on the deterministic simulator and check every safety and liveness property."""
     cfg = build_config(nodes, powers, byzantine, behaviour, heights, seed, drop, duplicate, partition,
                        heal_at, fault or [], tx_rate, block_interval_ms, time_limit_ms, bad or [])
+    warnings = safety_warnings(cfg)
+    for w in warnings:
+        err_console.print(f"[yellow]warning:[/yellow] {w}", highlight=False, soft_wrap=True)
     started = time.perf_counter()
     result = run_with_progress(cfg, quiet=json_out)
     wall = time.perf_counter() - started
-    out = {"nodes": nodes, "seed": seed, "byzantine": cfg.byzantine, **result.to_dict()}
+    out = {"nodes": nodes, "seed": seed, "byzantine": cfg.byzantine, **result.to_dict(), "warnings": warnings}
     if json_out:
         emit_json(out)
     else:
@@ -77,8 +81,8 @@ def build_config(nodes: int, powers: str | None, byzantine: int, behaviour: str,
                  bad: list[str] | None = None) -> SimConfig:
     """The simulator configuration for these command-line arguments (the property
     tests build theirs through here too, so a failure replays from the CLI)."""
-    if not 1 <= nodes <= 64:
-        raise UserError("--nodes must be 1..64")
+    if not 1 <= nodes <= limits.sim_nodes_max:
+        raise UserError(f"--nodes must be 1..{limits.sim_nodes_max}")
     power_list = _powers(powers, nodes)
     specs = synthetic_nodes(nodes, power_list)
     ids = [s.id for s in specs]
@@ -112,6 +116,23 @@ def build_config(nodes: int, powers: str | None, byzantine: int, behaviour: str,
             raise UserError("--block-interval-ms must be >= 0")
         cfg.params["block_interval_ms"] = block_interval_ms
     return cfg
+
+
+def safety_warnings(cfg: SimConfig) -> list[str]:
+    """The run goes ahead, but with more Byzantine power than f the BFT guarantees
+    are void: say so (the checkers may then report violations, as they should)."""
+    power = {s.id: s.power for s in cfg.nodes if s.validator}
+    bad = [n for n in cfg.byzantine if n in power]
+    total, bad_power = sum(power.values()), sum(power[n] for n in bad)
+    budget = types.max_faulty_power(total)
+    if bad_power <= budget:
+        return []
+    f = types.fault_tolerance(list(power.values()))
+    weighted = len(set(power.values())) > 1
+    extent = f" (power {bad_power} of {total}; at most {budget} may be faulty)" if weighted else ""
+    many = len(bad) != 1
+    return [f"{len(bad)} Byzantine validator{'s' if many else ''} of {len(power)}{extent} "
+            f"exceed{'' if many else 's'} f = {f}: safety is not guaranteed (agreement may break)"]
 
 
 def _powers(spec: str | None, n: int) -> list[int] | None:
@@ -153,7 +174,13 @@ def print_result(out: dict[str, Any]) -> None:
         console.print(f"dropped frames: {out['dropped_frames']}")
     if out["faults"]:
         console.print(f"faults: {out['faults']}")
-    console.print(f"liveness: {out['liveness']}")
+    live = out["liveness"]
+    if live.get("faults_applied"):  # nothing to recover from without a fault
+        after = "heal" if live.get("healed") else "fault"
+        verdict = "met" if live["met"] else "NOT met" if live["expected"] else \
+            "not met, nor expected (a partition, or more than f faulty)"
+        console.print(f"liveness after the last {after} at {live['since_ms']} ms: {verdict} "
+                      f"(bound {live['bound_ms']} ms)", highlight=False)
     for v in out["violations"]:
         console.print(f"[red]violation[/red] {v}", highlight=False)
     console.print(f"trace digest {out['trace_digest']}")

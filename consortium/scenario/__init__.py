@@ -20,9 +20,8 @@ from consortium.errors import UserError
 from consortium.scenario.runner import ReplayReport, ScenarioResult, check_options
 from consortium.scenario.runner import replay as _replay
 from consortium.scenario.runner import run as _run
-from consortium.scenario.schema import Scenario
+from consortium.scenario.schema import Scenario, with_network
 from consortium.scenario.schema import load as _load
-from consortium.scenario.schema import with_network
 
 
 def locate(path: str | Path) -> Path:

@@ -88,8 +88,9 @@ def _record(e: Expect, fields: dict[str, Any], facts: Facts) -> list[Row]:
         "consent": lambda: queries.consent(lg, fields["data_id"], fields["grantee"], fields["purpose"]),
     }
     record = query[e.what]()
-    raw = e.fields.get("id") or "/".join(str(e.fields.get(k, "")) for k in ("data_id", "grantee", "purpose"))
-    name = f"{e.what} {raw}".strip()
+    # named with variables resolved (`fields` is substituted): the user sees the id `${bl}` held
+    ident_shown = fields.get("id") or "/".join(str(fields.get(k, "")) for k in ("data_id", "grantee", "purpose"))
+    name = f"{e.what} {ident_shown}".strip()
     rows = []
     for key, want in fields.items():
         if key in _META.get(e.what, {"id"}):

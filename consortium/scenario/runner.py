@@ -5,21 +5,24 @@ hands over, and a trace (JSON lines) records what happened."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from consortium import crypto
+from consortium import crypto, limits
 from consortium.config import seeded_genesis
 from consortium.errors import UserError
 from consortium.genesis import Genesis
 from consortium.scenario.expect import Facts, Row, TxOutcome, evaluate
-from consortium.scenario.schema import Scenario, ScenarioStep, parse
+from consortium.scenario.schema import Scenario, ScenarioStep, as_data, check_liveness, from_data, parse
 from consortium.scenario.txbuild import VAR, TxBuilder
 
 TRACE_VERSION = 1
+#: the keywords the live back-end takes (LiveBackend's own; tests check they agree)
+LIVE_OPTIONS = ("broker", "home", "keep_home")
 
 
 class Backend(Protocol):
@@ -56,25 +59,32 @@ class ScenarioResult:
         return all(r.met for r in self.rows) and self.checks.get("ok", True)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain records: expectation rows, checks, steps, every decided block (height,
+        block id, state root), their count, the final ledger facts and the trace digest."""
         return {"scenario": self.scenario, "backend": self.backend, "seed": self.seed, "ok": self.ok,
                 "expectations": [r.to_dict() for r in self.rows], "checks": self.checks,
-                "steps": self.events, "blocks": len(self.blocks), "final": self.final,
-                "trace_digest": self.trace_digest}
+                "steps": self.events, "blocks": [dict(b) for b in self.blocks], "block_count": len(self.blocks),
+                "final": self.final, "trace_digest": self.trace_digest}
 
 
 def run(sc: Scenario, *, backend: str = "sim", seed: int | None = None, trace: Path | None = None,
         progress: Callable[[int, int, str], None] | None = None, live: dict[str, Any] | None = None
         ) -> ScenarioResult:
+    check_options(backend, live or {})
     if backend not in sc.backends:
         raise UserError(f"{sc.source}: this scenario does not run on the {backend} back-end "
                         f"(backends = {list(sc.backends)})")
     seed = sc.seed if seed is None else seed
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise UserError(f"seed must be a whole number >= 0, got {seed!r}")
+    sc = dataclasses.replace(sc, seed=seed)  # the scenario as run (traces store it)
     check_references(sc)
+    check_liveness(sc)
     be, genesis, keys = _backend(sc, backend, seed, live or {})
-    check_nodes(sc, genesis)
-    builder = TxBuilder(genesis, dict(keys), seed, Path(sc.source).parent, deterministic=backend == "sim")
     events = []
-    try:
+    try:  # from here on, whatever fails: close() stops live processes and removes a temporary home
+        check_nodes(sc, genesis)
+        builder = TxBuilder(genesis, dict(keys), seed, Path(sc.source).parent, deterministic=backend == "sim")
         for step in sc.steps:
             if progress is not None:
                 progress(step.index, len(sc.steps), step.label)
@@ -94,6 +104,23 @@ def run(sc: Scenario, *, backend: str = "sim", seed: int | None = None, trace: P
     if trace is not None:
         write_trace(trace, sc, result)
     return result
+
+
+def check_options(backend: str, live: dict[str, Any]) -> None:
+    """Refuse keywords no back-end takes, and live options on the simulator (TypeError,
+    as Python does for a wrong keyword, naming it and the valid ones)."""
+    if backend not in ("sim", "live"):
+        raise UserError(f"backend must be 'sim' or 'live', got {backend!r}")
+    for key in sorted(live):
+        if key not in LIVE_OPTIONS:
+            raise TypeError(f"scenario.run() got an unknown keyword {key!r} (valid: backend, seed, trace, network, "
+                            f"and with backend='live' {', '.join(LIVE_OPTIONS)}"
+                            f"{'; a network parameter goes in network={...}' if key in _NETWORK_KEYS else ''})")
+        if backend != "live":
+            raise TypeError(f"scenario.run(): {key!r} applies only with backend='live' (this run is {backend!r})")
+
+
+_NETWORK_KEYS = ("latency_ms", "jitter_ms", "loss")
 
 
 def check_references(sc: Scenario) -> None:
@@ -154,7 +181,8 @@ def _do_step(sc: Scenario, be: Backend, builder: TxBuilder, step: ScenarioStep) 
     if step.at_ms is not None:
         be.wait_for_time(step.at_ms)
     if step.after_height is not None:
-        if not be.wait_until(lambda: be.min_height() >= step.after_height, 300_000):  # type: ignore[operator]
+        if not be.wait_until(lambda: be.min_height() >= step.after_height,  # type: ignore[operator]
+                             limits.scenario_height_wait_ms):
             raise UserError(f"{step.where(sc.source)}: height {step.after_height} was never reached")
     started = be.now_ms()
     f = step.fields
@@ -173,9 +201,9 @@ def _do_step(sc: Scenario, be: Backend, builder: TxBuilder, step: ScenarioStep) 
         be.wait_ms(int(f["wait_ms"]))
     elif step.action == "wait_for":
         label = f["wait_for"]
-        be.wait_until(lambda: be.settled(label), int(f.get("timeout_ms", 120_000)))
+        be.wait_until(lambda: be.settled(label), int(f.get("timeout_ms", limits.scenario_wait_for_timeout_ms)))
     else:
-        if not be.wait_until(lambda: be.min_height() >= f["wait_height"], 300_000):
+        if not be.wait_until(lambda: be.min_height() >= f["wait_height"], limits.scenario_height_wait_ms):
             raise UserError(f"{step.where(sc.source)}: height {f['wait_height']} was never reached")
     event["done_ms"] = be.now_ms()
     return event
@@ -192,9 +220,10 @@ def _final(facts: Facts) -> dict[str, Any]:
 
 
 def write_trace(path: Path, sc: Scenario, r: ScenarioResult) -> None:
-    """JSON lines: a header with the scenario text and seed, every step, every
-    decided block (height, id, state root), and the result. Written to a temp
-    file and renamed, so a crash never leaves half a trace."""
+    """JSON lines: a header with the scenario text as read, the scenario as run
+    (`as_run`: with every override applied, what replay executes) and the seed,
+    every step, every decided block (height, id, state root), and the result.
+    Written to a temp file and renamed, so a crash never leaves half a trace."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as out:
@@ -202,7 +231,8 @@ def write_trace(path: Path, sc: Scenario, r: ScenarioResult) -> None:
             out.write(json.dumps(obj, sort_keys=True) + "\n")
 
         line({"type": "header", "version": TRACE_VERSION, "scenario": sc.name, "source": sc.source,
-              "backend": r.backend, "seed": r.seed, "text": sc.text})
+              "backend": r.backend, "seed": r.seed, "text": sc.text,
+              "as_run": as_data(dataclasses.replace(sc, seed=r.seed))})
         for e in r.events:
             line({"type": "step", **e})
         for b in r.blocks:
@@ -222,8 +252,8 @@ class ReplayReport:
 
 
 def replay(path: Path) -> ReplayReport:
-    """Re-execute a simulator trace from its embedded scenario and seed; prove
-    the same blocks and state roots at every height."""
+    """Re-execute a simulator trace from its embedded scenario (as run) and seed;
+    prove the same blocks and state roots at every height."""
     try:
         lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
     except (OSError, json.JSONDecodeError) as exc:
@@ -234,7 +264,14 @@ def replay(path: Path) -> ReplayReport:
     if header["backend"] != "sim":
         raise UserError(f"{path}: only simulator traces replay exactly (this one is {header['backend']})")
     source = header["source"]
-    sc = parse(header["text"], source=source, base=Path(source).parent)
+    if "as_run" in header:
+        try:
+            sc = from_data(header["as_run"], source=source, text=header.get("text", ""))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f"{path}: the trace header's scenario is damaged ({exc.__class__.__name__}: {exc})"
+                            ) from None
+    else:  # a trace written before `as_run`: the file text is all there is
+        sc = parse(header["text"], source=source, base=Path(source).parent)
     again = run(sc, backend="sim", seed=header["seed"])
     before = [x for x in lines if x.get("type") == "block"]
     first = ""

@@ -21,7 +21,9 @@ See docs/SCENARIOS.md for every step and expectation kind.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import difflib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,7 @@ from typing import Any
 
 from consortium.errors import UserError
 from consortium.genesis import DEFAULT_GENESIS_TIME_MS
+from consortium.scenario.shapes import KINDS, path_problem
 from consortium.sim.byzantine import BEHAVIOURS
 
 FAULTS = ("crash", "restart", "pause", "resume", "isolate", "partition", "heal", "drop", "duplicate",
@@ -41,6 +44,22 @@ _STEP_COMMON = {"label", "at_ms", "after_height", "note"}
 _TX_FIELDS = {"tx", "as", "body", "document", "reference", "issue_to", "consignee", "endorsee", "supersedes",
               "save", "payload", "wait", "timeout_ms", "unchecked", "forge", "new_party_key"}
 _FAULT_FIELDS = {"fault", "node", "groups", "symmetric", "value", "behaviour"}
+#: the fields each fault takes besides `fault` (and the common step fields)
+_FAULT_ARGS: dict[str, set[str]] = {
+    "crash": {"node"}, "restart": {"node"}, "pause": {"node"}, "resume": {"node"}, "isolate": {"node"},
+    "partition": {"groups", "symmetric"}, "heal": set(), "drop": {"value"}, "duplicate": {"value"},
+    "delay": {"value"}, "byzantine": {"node", "behaviour"}, "advance": {"value"}, "broker-restart": set()}
+assert set(_FAULT_ARGS) == set(FAULTS) and set().union(*_FAULT_ARGS.values()) == _FAULT_FIELDS - {"fault"}
+#: tx step fields that only some kinds use (txbuild's helpers); elsewhere they would be ignored
+_TX_KIND_FIELDS = {**dict.fromkeys(("document", "reference", "issue_to", "consignee", "endorsee", "supersedes",
+                                    "save"), ("ISSUE",)),
+                   "payload": ("DATA_ATTEST", "DATA_SHARE"), "new_party_key": ("REGISTER_PARTY",)}
+_NETWORK = {"latency_ms", "jitter_ms", "loss"}
+_CONSORTIUM = {"members"}
+_CONSENSUS_FACTS = {"min_height", "agreement", "liveness", "evidence_min", "max_round_max"}
+_TX_EXPECT = {"step", "code", "height_min"}
+_SHARE_EXPECT = {"id", "readable_by", "not_readable_by"}
+_CONSENT_META = {"data_id", "grantee", "purpose"}  # name the consent record; every other field is compared
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +115,7 @@ def parse(text: str, *, source: str, base: Path) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{source}: not valid TOML ({exc})") from None
-    unknown = sorted(set(data) - _TOP)
-    if unknown:
-        raise UserError(f"{source}: unknown top-level field '{unknown[0]}' (allowed: {sorted(_TOP)})")
+    _no_unknown(data, _TOP, f"{source}:", "top-level field")
     name = _req(data, "name", str, source)
     seed = data.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
@@ -106,7 +123,7 @@ def parse(text: str, *, source: str, base: Path) -> Scenario:
     backends = tuple(data.get("backends", ["sim", "live"]))
     if not backends or any(b not in ("sim", "live") for b in backends):
         raise UserError(f"{source}: field 'backends' must list 'sim' and/or 'live'")
-    members = (data.get("consortium") or {}).get("members")
+    members = _consortium(data, source)
     members_dir = None if members in (None, "nodes") else (base / str(members)).resolve()
     steps = tuple(_step(i, s, source) for i, s in enumerate(_tables(data, "step", source)))
     labels = [s.label for s in steps]
@@ -118,9 +135,76 @@ def parse(text: str, *, source: str, base: Path) -> Scenario:
             raise UserError(f"{st.where(source)}: field 'wait_for' names no earlier step "
                             f"({st.fields['wait_for']!r})")
     expects = tuple(_expect(i, e, source, set(labels)) for i, e in enumerate(_tables(data, "expect", source)))
-    return Scenario(name=name, description=str(data.get("description", "")), source=source, seed=seed,
-                    backends=backends, start_ms=_start(data, source), members_dir=members_dir, network=_network(data, source),
-                    steps=steps, expects=expects, text=text)
+    sc = Scenario(name=name, description=str(data.get("description", "")), source=source, seed=seed,
+                  backends=backends, start_ms=_start(data, source), members_dir=members_dir,
+                  network=_network(data, source), steps=steps, expects=expects, text=text)
+    check_liveness(sc)
+    return sc
+
+
+def _no_unknown(table: dict[str, Any], allowed: set[str], where: str, noun: str = "field") -> None:
+    """Refuse the first key of `table` that is not in `allowed`, naming the nearest valid one."""
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise UserError(f"{where} unknown {noun} '{unknown[0]}'{_nearest(unknown[0], allowed)}")
+
+
+def _nearest(name: str, valid: Any) -> str:
+    """' (did you mean 'x'?)' for the closest valid name, else the list of valid names."""
+    names = sorted(str(v) for v in valid)
+    return _did_you_mean(name, names) or f" (valid: {', '.join(names) or 'none'})"
+
+
+def _did_you_mean(name: Any, valid: Any) -> str:
+    """' (did you mean 'x'?)' for the closest valid name, or '' if none is close."""
+    near = difflib.get_close_matches(name, [str(v) for v in valid], n=1) if isinstance(name, str) else []
+    return f" (did you mean '{near[0]}'?)" if near else ""
+
+
+def heals(step: ScenarioStep) -> bool:
+    """A fault step that ends a disturbance: after it, "liveness after heal" means something."""
+    f = step.fields
+    if step.action != "fault":
+        return False
+    op = f["fault"]
+    return (op in ("heal", "restart", "resume", "broker-restart")
+            or (op == "byzantine" and f.get("behaviour") == "none")
+            or (op in ("drop", "duplicate", "delay") and f.get("value") == 0))
+
+
+def check_liveness(sc: Scenario) -> None:
+    """A `liveness` expectation judges progress after a heal: refuse it where nothing heals."""
+    if any(heals(s) for s in sc.steps):
+        return
+    for e in sc.expects:
+        if e.what == "consensus" and "liveness" in e.fields:
+            raise UserError(f"{sc.source}: expect {e.index + 1}: field 'liveness' judges progress after a "
+                            "heal, but no step heals (fault heal, restart, resume, broker-restart, byzantine "
+                            "with behaviour none, or drop/duplicate/delay back to 0); use 'min_height' for "
+                            "progress without a heal")
+
+
+def _consortium(data: dict[str, Any], source: str) -> Any:
+    table = data.get("consortium", {})
+    if not isinstance(table, dict):
+        raise UserError(f"{source}: 'consortium' must be a table ([consortium])")
+    _no_unknown(table, _CONSORTIUM, f"{source}: [consortium]:")
+    members = table.get("members")
+    if members is not None and (not isinstance(members, str) or not members):
+        raise UserError(f"{source}: [consortium]: field 'members' must be a directory name")
+    return members
+
+
+def with_network(sc: Scenario, overrides: dict[str, Any]) -> Scenario:
+    """`sc` with some [network] fields replaced, checked as in a file (`latency_ms` pairs
+    are added to the scenario's own; `loss` and `jitter_ms` replace them)."""
+    if not isinstance(overrides, dict):
+        raise UserError(f"network= must be a dict of [network] fields ({', '.join(sorted(_NETWORK))})")
+    merged = {k: v for k, v in sc.network.items() if v is not None}
+    merged.update(overrides)
+    if isinstance(overrides.get("latency_ms"), dict):
+        merged["latency_ms"] = {**sc.network["latency_ms"], **overrides["latency_ms"]}
+    return dataclasses.replace(sc, network=_network({"network": merged}, f"{sc.source} (network=)"))
 
 
 def _start(data: dict[str, Any], source: str) -> int:
@@ -151,9 +235,9 @@ def _req(data: dict[str, Any], name: str, kind: type, where: str) -> Any:
 def _network(data: dict[str, Any], source: str) -> dict[str, Any]:
     net = data.get("network") or {}
     where = f"{source}: [network]"
-    extra = sorted(set(net) - {"latency_ms", "jitter_ms", "loss"})
-    if extra:
-        raise UserError(f"{where}: unknown field '{extra[0]}'")
+    if not isinstance(net, dict):
+        raise UserError(f"{source}: 'network' must be a table ([network])")
+    _no_unknown(net, _NETWORK, f"{where}:")
     lat = net.get("latency_ms", {})
     if not isinstance(lat, dict) or not all(
             isinstance(k, str) and k.count("/") == 1 and isinstance(v, int) and v >= 0 for k, v in lat.items()):
@@ -174,15 +258,14 @@ def _step(i: int, s: dict[str, Any], source: str) -> ScenarioStep:
         raise UserError(f"{where}: field 'label' must be a non-empty string")
     actions = [a for a in _STEP_ACTIONS if a in s]
     if len(actions) != 1:
-        unknown = sorted(set(s) - _STEP_COMMON - _TX_FIELDS - _FAULT_FIELDS - set(_STEP_ACTIONS))
-        hint = f" (unknown field '{unknown[0]}')" if unknown else ""
+        every = _STEP_COMMON | _TX_FIELDS | _FAULT_FIELDS | set(_STEP_ACTIONS)
+        unknown = sorted(set(s) - every)
+        hint = f"; unknown field '{unknown[0]}'{_nearest(unknown[0], every)}" if unknown else ""
         raise UserError(f"{where}: needs exactly one of {', '.join(_STEP_ACTIONS)}{hint}")
     action = actions[0]
     allowed = _STEP_COMMON | {"tx": _TX_FIELDS, "fault": _FAULT_FIELDS,
                               "wait_for": {"wait_for", "timeout_ms"}}.get(action, {action})
-    extra = sorted(set(s) - allowed)
-    if extra:
-        raise UserError(f"{where}: unknown field '{extra[0]}' for a {action} step")
+    _no_unknown(s, allowed, f"{where}: for a {action} step:")
     at_ms, after = s.get("at_ms"), s.get("after_height")
     for name, v in (("at_ms", at_ms), ("after_height", after)):
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
@@ -190,8 +273,12 @@ def _step(i: int, s: dict[str, Any], source: str) -> ScenarioStep:
     if at_ms is not None and after is not None:
         raise UserError(f"{where}: give at most one of 'at_ms' and 'after_height'")
     if action == "tx":
-        _req(s, "tx", str, where)
+        kind = _req(s, "tx", str, where)
         _req(s, "as", str, where)
+        for name in sorted(set(s) & set(_TX_KIND_FIELDS)):
+            if kind not in _TX_KIND_FIELDS[name]:
+                raise UserError(f"{where}: field '{name}' applies only to {' and '.join(_TX_KIND_FIELDS[name])} "
+                                f"steps (this is {kind})")
         if "body" in s and not isinstance(s["body"], dict):
             raise UserError(f"{where}: field 'body' must be a table")
     elif action == "fault":
@@ -206,7 +293,12 @@ def _step(i: int, s: dict[str, Any], source: str) -> ScenarioStep:
 def _check_fault(s: dict[str, Any], where: str) -> None:
     f = _req(s, "fault", str, where)
     if f not in FAULTS:
-        raise UserError(f"{where}: field 'fault' must be one of {', '.join(FAULTS)}, got {f!r}")
+        raise UserError(f"{where}: field 'fault' must be one of {', '.join(FAULTS)}, got {f!r}"
+                        f"{_did_you_mean(f, FAULTS)}")
+    extra = sorted(set(s) - _STEP_COMMON - {"fault"} - _FAULT_ARGS[f])
+    if extra:
+        takes = ", ".join(sorted(_FAULT_ARGS[f])) or "no other field"
+        raise UserError(f"{where}: field '{extra[0]}' does not apply to a {f} fault (it takes {takes})")
     if f in ("crash", "restart", "pause", "resume", "isolate", "byzantine"):
         _req(s, "node", str, where)
     if f == "partition":
@@ -219,36 +311,96 @@ def _check_fault(s: dict[str, Any], where: str) -> None:
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0 or (f in ("drop", "duplicate") and v > 1):
             raise UserError(f"{where}: field 'value' must be a number (probability 0..1 for {f}; ms otherwise)")
     if f == "byzantine" and s.get("behaviour") not in BEHAVIOURS:
-        raise UserError(f"{where}: field 'behaviour' must be one of {', '.join(BEHAVIOURS)}")
+        got = s.get("behaviour")
+        raise UserError(f"{where}: field 'behaviour' must be one of {', '.join(BEHAVIOURS)}, got {got!r}"
+                        f"{_did_you_mean(got, BEHAVIOURS)}")
 
 
 def _expect(i: int, e: dict[str, Any], source: str, labels: set[str]) -> Expect:
     where = f"{source}: expect {i + 1}"
     what = _req(e, "what", str, where)
     if what not in EXPECT_KINDS:
-        raise UserError(f"{where}: field 'what' must be one of {', '.join(EXPECT_KINDS)}, got {what!r}")
+        raise UserError(f"{where}: field 'what' must be one of {', '.join(EXPECT_KINDS)}, got {what!r}"
+                        f"{_did_you_mean(what, EXPECT_KINDS)}")
     fields = {k: v for k, v in e.items() if k != "what"}
     if what == "tx":
+        _no_unknown(fields, _TX_EXPECT, f"{where} (tx):")
         step = _req(e, "step", str, where)
         if step not in labels:
-            raise UserError(f"{where}: field 'step' names no step label ({step!r})")
-        extra = sorted(set(fields) - {"step", "code", "height_min"})
-        if extra or "code" not in fields:
+            raise UserError(f"{where}: field 'step' names no step label ({step!r}){_did_you_mean(step, labels)}")
+        if "code" not in fields:
             raise UserError(f"{where}: a tx expectation has 'step' and 'code' (\"OK\" or a reason code)")
     elif what == "consensus":
-        allowed = {"min_height", "agreement", "liveness", "evidence_min", "max_round_max"}
-        extra = sorted(set(fields) - allowed)
-        if extra or not fields:
-            raise UserError(f"{where}: consensus facts are {sorted(allowed)}")
+        _no_unknown(fields, _CONSENSUS_FACTS, f"{where} (consensus):", "fact")
+        if not fields:
+            raise UserError(f"{where}: consensus facts are {sorted(_CONSENSUS_FACTS)}")
     elif what == "share":
+        _no_unknown(fields, _SHARE_EXPECT, f"{where} (share):")
         _req(e, "id", str, where)
-        if not set(fields) - {"id"} <= {"readable_by", "not_readable_by"}:
+        if not set(fields) - {"id"}:
             raise UserError(f"{where}: a share expectation has 'readable_by' and/or 'not_readable_by' lists")
-    elif what == "consent":
-        for k in ("data_id", "grantee", "purpose"):
-            _req(e, k, str, where)
     else:
-        _req(e, "id", str, where)
-        if len(fields) < 2:
-            raise UserError(f"{where}: name at least one field to compare besides 'id'")
+        meta = _CONSENT_META if what == "consent" else {"id"}
+        for k in sorted(meta):
+            _req(e, k, str, where)
+        compared = [k for k in fields if k not in meta]
+        if not compared:
+            raise UserError(f"{where}: name at least one field to compare besides {', '.join(map(repr, sorted(meta)))}")
+        for key in compared:
+            problem = path_problem(KINDS[what], key)
+            if problem is not None:
+                raise UserError(f"{where} ({what}): {problem}")
     return Expect(i, what, fields)
+
+
+# ------------------------------------------------------------------ the scenario as data (traces)
+
+
+def as_data(sc: Scenario) -> dict[str, Any]:
+    """The scenario as it runs (whatever changed it after the file was read: a Python
+    override, dataclasses.replace) as JSON-able data; `from_data` rebuilds it exactly.
+    Traces store this, so a replay runs what ran, not what the file says."""
+    return {"name": sc.name, "description": sc.description, "seed": sc.seed, "backends": list(sc.backends),
+            "start_ms": sc.start_ms, "members_dir": None if sc.members_dir is None else str(sc.members_dir),
+            "network": _to_json(sc.network),
+            "steps": [{"label": s.label, "action": s.action, "at_ms": s.at_ms, "after_height": s.after_height,
+                       "fields": _to_json(s.fields)} for s in sc.steps],
+            "expects": [{"what": e.what, "fields": _to_json(e.fields)} for e in sc.expects]}
+
+
+def from_data(data: dict[str, Any], *, source: str, text: str = "") -> Scenario:
+    """The Scenario `as_data` described (KeyError/TypeError/ValueError if it is not such data)."""
+    members = data["members_dir"]
+    return Scenario(
+        name=str(data["name"]), description=str(data["description"]), source=source, seed=int(data["seed"]),
+        backends=tuple(data["backends"]), start_ms=int(data["start_ms"]),
+        members_dir=None if members is None else Path(members), network=_from_json(data["network"]),
+        steps=tuple(ScenarioStep(i, s["label"], s["action"], s["at_ms"], s["after_height"], _from_json(s["fields"]))
+                    for i, s in enumerate(data["steps"])),
+        expects=tuple(Expect(i, e["what"], _from_json(e["fields"])) for i, e in enumerate(data["expects"])),
+        text=text)
+
+
+_TIME_TYPES: dict[str, Any] = {"datetime": dt.datetime, "date": dt.date, "time": dt.time}
+
+
+def _to_json(value: Any) -> Any:
+    """TOML values as JSON: dates and times (TOML has them, JSON does not) become tagged maps."""
+    for tag, kind in _TIME_TYPES.items():  # datetime before date: a datetime is a date
+        if isinstance(value, kind):
+            return {"$toml": tag, "value": value.isoformat()}
+    if isinstance(value, dict):
+        return {k: _to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$toml", "value"} and value["$toml"] in _TIME_TYPES:
+            return _TIME_TYPES[value["$toml"]].fromisoformat(value["value"])
+        return {k: _from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value

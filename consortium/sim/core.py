@@ -92,6 +92,13 @@ class SimResult:
         }
 
 
+def heals(f: Fault) -> bool:
+    """A fault that ends a disturbance: heal, restart, resume, a Byzantine node turned
+    honest, loss/duplication/delay set back to 0."""
+    return (f.op in ("heal", "restart", "resume") or (f.op == "byzantine" and f.behaviour in ("", "none"))
+            or (f.op in ("drop", "duplicate", "delay") and f.value == 0))
+
+
 # event kinds in the heap
 _DELIVER, _TIMER, _TX, _FAULT = 0, 1, 2, 3
 
@@ -130,6 +137,8 @@ class Simulation:
         self._faults_left = 0
         self._heal_ms = 0
         self._heights_at_heal: dict[str, int] = {}
+        self._faults_applied = 0
+        self._last_fault_heals = False  # the last fault ended a disturbance (see heals())
 
     # ------------------------------------------------------------ scheduling
 
@@ -225,7 +234,7 @@ class Simulation:
 
     def _default_limit(self) -> int:
         last_fault = max((f.at_ms for f in self.cfg.faults), default=0)
-        per_height = self.cfg.params["block_interval_ms"] + 5_000
+        per_height = self.cfg.params["block_interval_ms"] + limits.sim_height_time_ms
         return last_fault + self.liveness_bound_ms() + self.cfg.heights * per_height
 
     def _dispatch(self, kind: int, data: Any) -> None:
@@ -344,6 +353,8 @@ class Simulation:
                 self.coalition.members[f.node] = f.behaviour
         self._heal_ms = self.now
         self._heights_at_heal = {i: n.height for i, n in self.nodes.items()}
+        self._faults_applied += 1
+        self._last_fault_heals = heals(f)
 
     # ------------------------------------------------------------ stopping and results
 
@@ -368,8 +379,10 @@ class Simulation:
         return not (self.cfg.faults and self.liveness_expected() and not self.liveness_met())
 
     def _result(self) -> SimResult:
+        # since_ms: the last fault; healed: that fault ended a disturbance (liveness after a heal)
         live = {"expected": self.liveness_expected(), "bound_ms": self.liveness_bound_ms(),
-                "since_ms": self._heal_ms, "met": self.liveness_met()}
+                "since_ms": self._heal_ms, "met": self.liveness_met(), "faults_applied": self._faults_applied,
+                "healed": self._last_fault_heals}
         if live["expected"] and not live["met"] and self.now >= self._heal_ms + self.liveness_bound_ms():
             self.checkers.fail("liveness", f"some live honest node decided nothing within "
                                            f"{self.liveness_bound_ms()} ms after {self._heal_ms} ms")

@@ -131,26 +131,29 @@ def test_a_wrong_expectation_is_one_unmet_row_showing_what_was_observed(tmp_path
     result = scenario.run(_wrong_copy(tmp_path))
     assert not result.ok
     [row] = [r for r in result.rows if not r.met]
-    assert row.expectation == "ebl ${bl} possessor"
+    [ebl] = result.final["ebls"]
+    assert row.expectation == f"ebl {ebl['id']} possessor"  # ${bl} shown resolved
     assert (row.expected, row.observed, row.met) == ("hk-importer", "carrier-sh", False)
     assert all(r.met for r in result.rows if r is not row)
 
 
 def test_a_wrong_expectation_fails_the_cli_with_a_clear_table_row(tmp_path: Path) -> None:
-    out = cli("run", str(_wrong_copy(tmp_path)))
-    assert out.returncode == 1, out.stdout + out.stderr
-    [line] = [x for x in out.stdout.splitlines() if "possessor" in x]
-    cells = [c.strip() for c in line.strip("│ ").split("│")]
-    assert cells == ["ebl ${bl} possessor", "hk-importer", "carrier-sh", "NO"], line
-    assert "FAILED" in out.stdout
-    assert "Traceback" not in out.stderr
-
     as_json = cli("run", str(_wrong_copy(tmp_path)), "--json")
     assert as_json.returncode == 1
     report = json.loads(as_json.stdout)
     assert report["ok"] is False
+    [ebl] = report["final"]["ebls"]
+    name = f"ebl {ebl['id']} possessor"  # ${bl} shown resolved
     assert [r for r in report["expectations"] if not r["met"]] == [
-        {"expectation": "ebl ${bl} possessor", "expected": "hk-importer", "observed": "carrier-sh", "met": False}]
+        {"expectation": name, "expected": "hk-importer", "observed": "carrier-sh", "met": False}]
+
+    out = cli("run", str(_wrong_copy(tmp_path)))
+    assert out.returncode == 1, out.stdout + out.stderr
+    [line] = [x for x in out.stdout.splitlines() if "possessor" in x]
+    cells = [c.strip() for c in line.strip("│ ").split("│")]
+    assert cells == [name, "hk-importer", "carrier-sh", "NO"], line
+    assert "FAILED" in out.stdout
+    assert "Traceback" not in out.stderr
 
 
 # ------------------------------------------------------------------ reproducible and replayable
@@ -263,7 +266,8 @@ def test_a_tx_expectation_judges_height_min() -> None:
 def test_every_field_of_a_record_expectation_gets_a_row() -> None:
     result = scenario.run(_happy_path_with('\n[[expect]]\nwhat = "ebl"\nid = "${bl}"\ncarrier = "carrier-hk"\n'
                                            'reference = "NOT-IT"\n'))
-    assert {"ebl ${bl} carrier", "ebl ${bl} reference"} <= {r.expectation for r in result.rows}
+    [ebl] = result.final["ebls"]
+    assert {f"ebl {ebl['id']} carrier", f"ebl {ebl['id']} reference"} <= {r.expectation for r in result.rows}
     assert not result.ok
 
 
