@@ -28,8 +28,9 @@ from consortium.errors import DecodeError, LocalError
 VERSION = 1
 DOMAIN = b"consortium/envelope/v1\x00"
 
-_INT_MIN = -(2**63)
-_INT_MAX = 2**64 - 1
+# ints fit msgpack's int64 / uint64: -2**63 .. 2**64 - 1
+_INT_MIN = -(2 ** (limits.codec_int_bits_max - 1))
+_INT_MAX = 2**limits.codec_int_bits_max - 1
 
 
 class Reason(enum.StrEnum):
@@ -54,6 +55,7 @@ class Kind(enum.StrEnum):
     SYNC_REQUEST = "sync_request"
     SYNC_RESPONSE = "sync_response"
     STATUS = "status"
+    TX_REFUSED = "tx_refused"  # a node to a submitter: your tx failed admission (never reached a block)
 
 
 # ---------------------------------------------------------------- canonical values
@@ -190,6 +192,11 @@ def _bytes(v: Any) -> bool:
     return isinstance(v, bytes)
 
 
+def _code(v: Any) -> bool:
+    """A reason code: short ASCII (ledger codes such as ROLE, mempool ones such as TOO_LARGE)."""
+    return isinstance(v, str) and 0 < len(v) <= limits.kind_bytes_max and v.isascii() and v.isprintable()
+
+
 def _map(v: Any) -> bool:
     return isinstance(v, dict)
 
@@ -208,6 +215,7 @@ BODY_FIELDS: dict[Kind, dict[str, Check]] = {
     Kind.SYNC_REQUEST: {"from_height": _uint, "to_height": _uint},
     Kind.SYNC_RESPONSE: {"blocks": _list},
     Kind.STATUS: {"height": _uint, "round": _uint, "info": _map},
+    Kind.TX_REFUSED: {"tx_hash": _bytes32, "code": _code},
 }
 
 

@@ -72,3 +72,187 @@ process_kill_timeout_ms = 5_000  # after SIGKILL, a process is gone within this
 process_poll_ms = 20  # how often a stopping process is polled
 log_tail_lines_max = 8  # lines of a child's log quoted in an error message
 node_start_gap_ms = 150  # between two node starts (amqtt breaks sessions that connect during a subscribe)
+
+# Consensus: bounds of the replica's own work
+upon_rule_firings_max = 10_000  # upon-rule firings for one input; more means the rules loop (a bug)
+proposer_schedule_slots_max = 100_000  # slots of a precomputed proposer schedule (memory), coarser beyond
+
+# Ledger: transaction validity (changing one changes which txs a block may hold)
+used_nonces_max = 64  # per sender: nonces above the floor remembered; older ones raise the floor
+amount_minor_units_max = 10**15  # a quadrillion cents is more than any trade
+document_text_chars_max = 60_000  # a transport document's JSON text; the tx stays <= tx_bytes_max
+sealed_bytes_min = 48  # a sealed box: 32 (ephemeral key) + 16 (MAC) + the message
+sealed_bytes_max = 16_384  # a sealed (encrypted) body for its recipients
+dcsa_reference_chars_max = 20  # DCSA TransportDocument.transportDocumentReference maxLength
+events_per_tx_max = 64  # T&T events in one tx
+equipment_per_document_max = 64  # utilizedTransportEquipments of one transport document
+event_clock_slack_ms = 3_600_000  # an ACTual event may lead block time this much (carriers' clocks differ)
+loads_per_container_max = 32  # LOAD events kept per container (older ones belong to past voyages)
+load_lookback_days = 30  # a LOAD more than this before the on-board date belongs to another voyage
+ebl_chain_entries_max = 512  # endorsement chain of one eBL
+lc_amendments_max = 16  # amendments of one letter of credit
+lc_presentations_max = 16  # document presentations under one letter of credit
+shares_per_consent_max = 64  # data shares under one consent
+# Ledger: bounds of the implementation (no effect on validity)
+bank_closure_days_max = 60  # no holiday season closes banks this long; guards the banking-day loops
+privacy_walk_depth_max = 40  # recursion guard of the privacy scan (the codec already bounds nesting)
+state_touched_keys_max = 1_000_000  # written keys tracked for incremental invariant checks; beyond: full pass
+invariant_cache_entries_max = 200_000  # cached per-record invariant results; beyond: cleared
+snapshot_container_len_max = 2**31  # msgpack per-container bound when restoring our own snapshot file
+
+assert privacy_walk_depth_max > codec_depth_max, "the codec refuses deeper values first"
+assert document_text_chars_max < tx_bytes_max
+assert sealed_bytes_max < tx_bytes_max
+
+# Bus (transport): per adapter
+topic_bytes_max = 256  # longest topic parsed: root, two ids, "to", a kind and separators
+bus_frames_queued_max = 10_000  # checked frames waiting for the node; beyond: the oldest is dropped
+bus_outbox_frames_max = 1_000  # frames published while disconnected, sent on reconnect; beyond: oldest dropped
+bus_recent_frames_max = 8_192  # recent good frames remembered (by digest) to drop byte-identical replays
+bus_client_messages_queued_max = 10_000  # paho's outgoing queue (a stalled broker must not eat our memory)
+bus_reconnect_delay_ms_min = 50  # first reconnect attempt after a lost connection ...
+bus_reconnect_delay_ms_max = 2_000  # ... doubling (with jitter) up to this
+bus_keepalive_ms = 10_000  # MQTT keepalive (whole seconds): a hung broker is noticed after 1.5x this
+bus_publish_timeout_ms = 5_000  # one publish waiting for the socket; longer counts as failed
+
+assert bus_reconnect_delay_ms_min <= bus_reconnect_delay_ms_max
+assert bus_keepalive_ms % 1000 == 0, "MQTT keepalive is in whole seconds"
+assert bus_publish_timeout_ms < node_stop_timeout_ms, "a stuck publish cannot outlast a stop"
+
+# Brokers (more)
+broker_passwd_timeout_ms = 60_000  # mosquitto_passwd hashing the password file
+broker_probe_timeout_ms = 200  # one TCP connect probe of a broker port (local: answers at once)
+broker_probe_delay_ms_min = 20  # first pause between probes of a starting broker ...
+broker_probe_delay_ms_max = 200  # ... doubling up to this
+embedded_broker_shutdown_timeout_ms = 5_000  # amqtt's own shutdown; beyond it the process exits anyway
+parent_poll_ms = 1_000  # how often a child (embedded broker, attached node) checks its parent is alive
+
+assert broker_probe_delay_ms_max < broker_ready_timeout_ms
+
+# Node runtime
+status_interval_ms = 500  # a node refreshes its retained status record this often ...
+status_gap_ms = 100  # ... and at most this often (a commit triggers one sooner)
+status_flush_ms = 50  # after the last ("stopped") record: it reaches the socket before we close
+peer_seen_ms = 3_000  # a peer counts as seen if a frame from it arrived within this
+rate_window_ms = 5_000  # tx/s in the status record is averaged over this
+frames_per_turn_max = 64  # frames handled in a row before the loop yields to the reader and other tasks
+txs_per_turn_max = 32  # txs handed to the replica in a row (then timers and votes go first again)
+urgent_frames_max = 10_000  # consensus/sync/status frames waiting for the replica; beyond: oldest dropped
+tx_backlog_max = 20_000  # txs waiting for the replica; beyond: new ones refused (counted)
+mempool_blocks_max = 4  # txs reach the replica only while its mempool holds fewer blocks' worth
+node_idle_wait_ms = 100  # longest idle wait of the loop (bounds the reaction time to stop)
+sync_serve_interval_ms = 100  # a peer's sync requests are answered at most this often (a flood costs reads)
+node_connect_wait_ms = 5_000  # wait for the broker before the first Start (then the outbox buffers)
+delayed_frames_max = 100_000  # frames held back by a delay filter at once; beyond: dropped (counted)
+block_interval_ms_override_max = 60_000  # a node's local block-interval override (a pause, not a stall)
+netfilter_poll_ms = 250  # how often a node looks at its network filter file
+netfilter_delay_ms_max = 60_000  # longest extra delay a filter may ask for
+node_ready_poll_ms = 200  # how often starting nodes' status records are looked at
+nodes_ready_wait_ms = 90_000  # `up --detach` and live scenarios: every node's first status record
+node_reap_timeout_ms = 10_000  # a SIGKILLed / stopped child node is reaped within this
+
+assert status_gap_ms < status_interval_ms
+assert status_stale_after_ms > 2 * status_interval_ms, "one late refresh is not yet stale"
+assert status_read_wait_ms > status_interval_ms, "a reader waits for at least one refresh"
+assert peer_seen_ms > status_interval_ms, "a peer that only publishes status still counts as seen"
+assert block_interval_ms <= block_interval_ms_override_max
+assert netfilter_delay_ms_max <= block_interval_ms_override_max
+
+# Store
+snapshot_every_heights = 64  # a full snapshot this often (each node at its own phase); boot replays <= 2x
+blocks_per_read_max = 1_024  # most blocks one store `blocks()` call returns, whatever the caller asks for
+store_busy_timeout_ms = 5_000  # SQLite busy timeout: a second process waits this long for the file lock
+
+assert blocks_per_read_max >= sync_blocks_per_response_max
+
+# Clients: transaction submitters
+tx_wait_ms = 30_000  # `tx` waits this long for the decision (--timeout)
+tx_resend_ms = 5_000  # re-publish an undecided tx this often (a node that was down may have missed it)
+tx_retry_ms = 1_000  # retry a publish the broker did not take after this long
+tx_poll_ms = 100  # how often the stores are polled for the decision
+status_poll_ms = 50  # how often a status reader checks whether every expected record arrived
+
+assert tx_resend_ms < tx_wait_ms
+assert tx_retry_ms < tx_resend_ms
+
+# Scenario back-ends
+scenario_sim_step_timeout_ms = 120_000  # virtual: a tx step waits for its block, a height step for its height
+scenario_sim_settle_ms = 3_000  # virtual, after the last step: every node commits the last blocks
+scenario_live_step_timeout_ms = 60_000  # real time: same as the simulator's, on real processes
+scenario_live_settle_ms = 15_000  # real time, after the last step
+scenario_live_liveness_wait_ms = 90_000  # real time: every live node decides past the last fault
+scenario_live_poll_ms = 100  # how often the live back-end reads the nodes' stores
+scenario_live_resend_ms = 5_000  # re-publish an undecided tx (a node that was down may have missed it)
+scenario_height_wait_ms = 300_000  # `after_height` / `wait_height` steps: the height is reached within this
+scenario_wait_for_timeout_ms = 120_000  # default `timeout_ms` of a `wait_for` step
+
+# Benchmarks
+bench_nodes_max = 32  # validators of one `bench` run (one process each on this machine)
+bench_loaders_max = 8  # load processes of one `bench` run
+bench_duration_ms = 30_000  # default --duration of load
+bench_drain_ms = 20_000  # default --drain: wait for the backlog after the load stops
+bench_warmup_ms = 3_000  # default --warmup: start-up transient left out of tx/s and latency
+bench_block_interval_ms = 20  # default --block-interval-ms: short pauses, the benchmark measures throughput
+bench_presign_tx_per_s_max = 1_500  # with --max: txs pre-signed per second of --duration
+bench_ready_wait_ms = 120_000  # every node's first status record (n up to bench_nodes_max on one machine)
+bench_presign_timeout_ms = 900_000  # a load process pre-signing its txs (slow machines, big --duration)
+bench_load_slack_ms = 60_000  # beyond --duration, a load process reports done within this
+bench_settle_ms = 1_000  # after the drain: the last decisions reach the observer
+bench_observer_reconnect_ms = 200  # the observer's pause before reconnecting to the broker
+bench_drain_poll_ms = 500  # how often the drain looks at the first node's store
+bench_drain_txs_max = 200  # the drain waits for (at most) the last this many sent txs
+bench_verify_ms = 1_000  # measuring the Ed25519 verify rate
+load_burst_frames_max = 64  # publishes between two yields to the event loop (lets paho write and read)
+load_tick_ms = 2  # pacing tick of a load publisher
+load_mempool_txs_max = 4_096  # --max: a loader pauses while some node's mempool + backlog exceeds this
+
+assert bench_nodes_max <= members_max
+assert bench_warmup_ms < bench_duration_ms
+assert load_burst_frames_max <= bus_client_messages_queued_max
+
+# Simulator
+sim_nodes_max = 64  # `sim --nodes`
+kv_part_bytes_max = 64  # a key or value of the simulator's toy KV application
+violations_kept_max = 50  # violation messages kept per run (every one is counted)
+replay_memory_frames_max = 256  # frames a replaying byzantine node remembers
+sim_height_time_ms = 5_000  # default time limit: virtual time per height beyond the block interval
+sim_advance_ms_max = 400 * 86_400_000  # an `advance` fault: a clock jump of at most 400 days
+sim_fault_delay_ms_max = 600_000  # a `delay` fault: extra latency per message
+sim_skew_ms_max = 600_000  # a `skew` fault: one node's clock off by at most this either way
+
+assert sim_nodes_max <= members_max
+assert rounds_ahead_max <= rounds_max
+
+# CLI
+member_name_chars_max = 200  # a member's or party's display name in the members directory
+dashboard_redraw_ms = 500  # the `up` / `watch` dashboard redraws this often
+dashboard_plain_line_ms = 5_000  # without a terminal, one summary line this often
+
+# Node boot: store checks and catching up before signing (node runtime)
+store_check_verify_heights_max = 256  # newest heights whose certificate signatures boot re-verifies
+#   (about 1.2 ms a height for 7 validators: older heights and every last_commit get the structural
+#   checks only, so a big store still boots in well under a second)
+boot_listen_ms = 800  # after connecting, a node reads peers' status records this long before its first
+#   Start: it must know how far the chain went before it signs anything (> one status_interval_ms)
+
+assert boot_listen_ms > status_interval_ms, "every running peer refreshes its record within the window"
+
+# Transaction refusals (node -> submitter, TX_REFUSED)
+tx_refusals_per_s_max = 100  # TX_REFUSED frames one node sends per second: a flood of bad txs is not
+#   echoed in full (each refused tx costs a signature); the submitter then waits for its --timeout
+
+# Exploration (`consortium explore`: generated fault schedules, shrinking)
+explore_nodes_max = 16  # `explore --nodes`: the largest generated consortium
+explore_heights = 30  # heights each generated schedule runs to (about 30 s of virtual time)
+explore_faults_max = 6  # fault episodes per generated schedule (each ends with its own heal)
+explore_fault_window_ms = 20_000  # virtual: episodes start within this window (inside a ~30-height run)
+explore_fault_duration_ms_max = 8_000  # virtual: one episode (crash..restart, partition..heal) lasts at most
+explore_fault_duration_ms_min = 100  # virtual: shrinking never shortens an episode below this
+explore_skew_ms_max = 3_000  # a generated clock skew, either way (well inside sim_skew_ms_max)
+explore_delay_ms_max = 2_000  # a generated extra network delay per message
+explore_shrink_runs_max = 300  # simulator runs one shrink may spend before it keeps what it has
+explore_inflight_per_worker = 2  # schedules queued per worker: enough to keep it busy, few to drop on Ctrl-C
+explore_replay_violations_max = 5  # failing schedules shrunk and written per explore run (the rest are counted)
+explore_default_nodes_min = 4  # `explore --nodes` default range: small consortia run fastest ...
+explore_default_nodes_max = 7  # ... and n <= 7 already covers f = 1 and f = 2
+explore_power_max = 20  # generated unequal voting powers are 1..this

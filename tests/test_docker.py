@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml  # PyYAML: a dependency of amqtt, hence always installed with the package
 
+from consortium import limits
 from consortium.bus import broker as brokers
 from consortium.home import init_home
 from tests.conftest import NODES, ROOT
@@ -73,7 +74,7 @@ def test_compose_broker_and_init_agree_with_mosquitto_conf() -> None:
     assert conf["password_file"] == str(run_dir / "mosquitto" / "passwd")
     assert conf["acl_file"] == str(run_dir / "mosquitto" / "acl")
     assert conf["allow_anonymous"] == "false" and conf["persistence"] == "false"
-    assert int(conf["max_packet_size"]) == brokers.broker_packet_bytes_max
+    assert int(conf["max_packet_size"]) == limits.broker_packet_bytes_max
 
 
 def test_dockerfile_parses_and_copies_what_exists() -> None:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from consortium import codec, crypto
+from consortium import codec, crypto, limits
 from consortium.bench import load
 from consortium.bus import broker as brokers
 from consortium.bus import topics
@@ -53,8 +53,6 @@ from consortium.node import launch
 from consortium.node.livestore import LiveStore, decode_results
 
 CHAIN = "bench-1"
-#: Pre-signed transactions per second of --duration with --max, split over the load processes.
-max_presign_tx_per_s = 1_500
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +61,11 @@ class BenchOptions:
     broker: str = "mosquitto"
     rate: int = 500  # offered tx/s in total; 0 with max=True
     max: bool = False
-    duration_s: float = 30.0
+    duration_s: float = limits.bench_duration_ms / 1000
     loaders: int = 2
-    block_interval_ms: int = 20
-    drain_s: float = 20.0
-    warmup_s: float = 3.0  # excluded from committed tx/s and latency_ms (start-up transient)
+    block_interval_ms: int = limits.bench_block_interval_ms
+    drain_s: float = limits.bench_drain_ms / 1000
+    warmup_s: float = limits.bench_warmup_ms / 1000  # excluded from committed tx/s and latency_ms (start-up transient)
     keep: Path | None = None  # keep the run's home here (logs, stores)
     profile: bool = False  # nodes write cProfile stats into HOME/run/<id>.prof
 
@@ -119,10 +117,10 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda _: No
 
 
 def _check(opts: BenchOptions) -> None:
-    if not 1 <= opts.nodes <= 32:
-        raise UserError("--nodes must be 1..32")
-    if not 1 <= opts.loaders <= 8:
-        raise UserError("--loaders must be 1..8")
+    if not 1 <= opts.nodes <= limits.bench_nodes_max:
+        raise UserError(f"--nodes must be 1..{limits.bench_nodes_max}")
+    if not 1 <= opts.loaders <= limits.bench_loaders_max:
+        raise UserError(f"--loaders must be 1..{limits.bench_loaders_max}")
     if opts.duration_s <= 0 or (not opts.max and opts.rate <= 0):
         raise UserError("--duration must be > 0 and --rate > 0 (or --max)")
 
@@ -137,7 +135,7 @@ async def _run(opts: BenchOptions, home: Path, genesis: Genesis, progress: Calla
         nodes.update(await asyncio.to_thread(
             launch.start_nodes, home, [m.id for m in genesis.validators], broker.url, detach=False,
             block_interval_ms=opts.block_interval_ms, profile=opts.profile))
-        await asyncio.to_thread(launch.wait_ready, home, broker.url, nodes, 120.0)
+        await asyncio.to_thread(launch.wait_ready, home, broker.url, nodes, limits.bench_ready_wait_ms / 1000)
         ep = endpoint(home, broker.url)
         decisions = Decisions(_validators(genesis))
         observer = asyncio.create_task(_observe(ep, decisions))
@@ -150,14 +148,14 @@ async def _run(opts: BenchOptions, home: Path, genesis: Genesis, progress: Calla
             assert p.stdin is not None
             p.stdin.write(b"go\n")
             await p.stdin.drain()
-        sent, load_cpu = await _finish_loaders(loaders, opts.duration_s + 60)
+        sent, load_cpu = await _finish_loaders(loaders, opts.duration_s + limits.bench_load_slack_ms / 1000)
         t_end = time.time()
         cpu1 = _cpu(nodes, broker)
         cpu1["load"] = cpu0["load"] + load_cpu
         progress("draining the backlog")
         records = [r for out in outs for r in load.read_records(out)]
         blocks = await _drain(home, genesis, nodes, records, opts.drain_s)
-        await asyncio.sleep(1.0)  # the last decisions reach the observer
+        await asyncio.sleep(limits.bench_settle_ms / 1000)  # the last decisions reach the observer
         observer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await observer
@@ -188,12 +186,12 @@ async def _observe(ep: Endpoint, decisions: Decisions) -> None:
                     if isinstance(message.payload, (bytes, bytearray)):
                         decisions.on_precommit(bytes(message.payload), time.time())
         except Exception:  # noqa: S110 - a broker hiccup: reconnect, keep measuring
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(limits.bench_observer_reconnect_ms / 1000)
 
 
 async def _start_loaders(opts: BenchOptions, home: Path, url: str) -> tuple[list[asyncio.subprocess.Process], list[Path]]:
     per_rate = 0 if opts.max else max(1, opts.rate // opts.loaders)
-    total = (max_presign_tx_per_s if opts.max else opts.rate) * opts.duration_s
+    total = (limits.bench_presign_tx_per_s_max if opts.max else opts.rate) * opts.duration_s
     count = int(total / opts.loaders * 1.05) + 10
     procs, outs = [], []
     for k in range(1, opts.loaders + 1):
@@ -210,7 +208,7 @@ async def _start_loaders(opts: BenchOptions, home: Path, url: str) -> tuple[list
         outs.append(out)
     for p in procs:
         assert p.stdout is not None
-        line = await asyncio.wait_for(p.stdout.readline(), timeout=900)
+        line = await asyncio.wait_for(p.stdout.readline(), timeout=limits.bench_presign_timeout_ms / 1000)
         if not line.startswith(b"ready"):
             raise UserError(f"a load process failed to start (exit {await p.wait()})")
     return procs, outs
@@ -239,10 +237,10 @@ async def _drain(home: Path, genesis: Genesis, nodes: dict[str, launch.NodeProce
     try:
         deadline = time.monotonic() + drain_s
         while time.monotonic() < deadline:
-            missing = sum(1 for h, _ in records[-200:] if store.find_tx(h) is None)
+            missing = sum(1 for h, _ in records[-limits.bench_drain_txs_max:] if store.find_tx(h) is None)
             if missing == 0:
                 break
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(limits.bench_drain_poll_ms / 1000)
         return _decided(store)
     finally:
         store.close()
@@ -307,7 +305,7 @@ def _ceiling(verify_rate: float, n: int, result: dict[str, Any]) -> dict[str, An
             "fraction_reached": round(result["committed_tx_per_s"] / ceiling, 3) if ceiling else None}
 
 
-def verify_per_s(seconds: float = 1.0) -> int:
+def verify_per_s(seconds: float = limits.bench_verify_ms / 1000) -> int:
     kp = crypto.keypair_from_entropy(b"bench")
     msg = b"x" * 400  # about a workload tx
     sig = crypto.Signer(kp).sign(msg)

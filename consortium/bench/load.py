@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from consortium import codec, crypto
+from consortium import codec, crypto, limits
 from consortium.bus import topics
 from consortium.bus.endpoint import Endpoint, endpoint, mqtt_client
 from consortium.codec import Kind
@@ -38,10 +38,6 @@ from consortium.ledger.tx import tx_hash
 from consortium.ledger.workload import Workload
 
 RECORD = struct.Struct("<32sd")
-#: Publishes between two yields to the event loop (lets paho write and read).
-burst_max = 64
-#: Pacing tick of the publisher.
-tick_ms = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +52,14 @@ class LoadSpec:
     seed: int
     duration_s: float
     out: Path
-    mempool_high: int = 4096
+    mempool_high: int = limits.load_mempool_txs_max
 
     @staticmethod
     def from_json(line: str) -> LoadSpec:
         d: dict[str, Any] = json.loads(line)
         return LoadSpec(Path(d["home"]), d["broker"], tuple(d["actors"]), d["sender"], d["prefix"], int(d["count"]),
                         int(d["rate"]), int(d["seed"]), float(d["duration_s"]), Path(d["out"]),
-                        int(d.get("mempool_high", 4096)))
+                        int(d.get("mempool_high", limits.load_mempool_txs_max)))
 
     def to_json(self) -> str:
         return json.dumps({"home": str(self.home), "broker": self.broker, "actors": list(self.actors),
@@ -123,11 +119,11 @@ async def publish(spec: LoadSpec, ep: Endpoint, frames: list[bytes], hashes: lis
             if spec.rate == 0 and pools.high > spec.mempool_high:
                 target = len(sent)
             burst = 0
-            while len(sent) < target and burst < burst_max:
+            while len(sent) < target and burst < limits.load_burst_frames_max:
                 await c.publish(topic, frames[len(sent)], qos=0)
                 sent.append(time.time())
                 burst += 1
-            await asyncio.sleep(0 if burst == burst_max else tick_ms / 1000)
+            await asyncio.sleep(0 if burst == limits.load_burst_frames_max else limits.load_tick_ms / 1000)
         reader.cancel()
     print(f"cpu {time.process_time() - cpu0:.3f}", flush=True)
     return sent

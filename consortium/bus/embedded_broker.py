@@ -19,8 +19,7 @@ import os
 import signal
 from typing import Any
 
-#: How often the broker checks whether the process that started it is gone.
-parent_poll_ms = 1_000
+from consortium import limits
 
 
 def broker_config(host: str, port: int) -> dict[str, Any]:
@@ -48,7 +47,7 @@ async def serve(host: str, port: int, exit_with_parent: bool) -> None:
         if watcher is not None:
             watcher.cancel()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(broker.shutdown(), timeout=5)
+            await asyncio.wait_for(broker.shutdown(), timeout=limits.embedded_broker_shutdown_timeout_ms / 1000)
 
 
 async def _watch_parent(stop: asyncio.Event) -> None:
@@ -56,7 +55,7 @@ async def _watch_parent(stop: asyncio.Event) -> None:
     test run or CLI leaves no broker behind."""
     parent = os.getppid()
     while os.getppid() == parent:
-        await asyncio.sleep(parent_poll_ms / 1000)
+        await asyncio.sleep(limits.parent_poll_ms / 1000)
     stop.set()
 
 

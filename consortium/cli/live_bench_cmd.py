@@ -13,6 +13,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from consortium import limits
 from consortium.cli.app import app, console, emit_json, err_console
 
 
@@ -22,11 +23,11 @@ def bench(
     broker: Annotated[str, typer.Option(help="mosquitto, embedded or mqtt://host:port.")] = "mosquitto",
     rate: Annotated[int, typer.Option(help="Offered load in tx/s (all load processes together).")] = 500,
     max_: Annotated[bool, typer.Option("--max", help="Offer as much as the mempools absorb instead of --rate.")] = False,
-    duration: Annotated[float, typer.Option(help="Seconds of load.")] = 30.0,
+    duration: Annotated[float, typer.Option(help="Seconds of load.")] = limits.bench_duration_ms / 1000,
     loaders: Annotated[int, typer.Option(help="Separate load processes.")] = 2,
-    block_interval_ms: Annotated[int, typer.Option(help="Pause between heights (ms).")] = 20,
-    drain: Annotated[float, typer.Option(help="Seconds to wait for the backlog after the load stops.")] = 20.0,
-    warmup: Annotated[float, typer.Option(help="First seconds of load left out of tx/s and latency_ms.")] = 3.0,
+    block_interval_ms: Annotated[int, typer.Option(help="Pause between heights (ms).")] = limits.bench_block_interval_ms,
+    drain: Annotated[float, typer.Option(help="Seconds to wait for the backlog after the load stops.")] = limits.bench_drain_ms / 1000,
+    warmup: Annotated[float, typer.Option(help="First seconds of load left out of tx/s and latency_ms.")] = limits.bench_warmup_ms / 1000,
     keep: Annotated[Optional[Path], typer.Option(help="Copy the run's home (stores, logs) here.")] = None,
     profile: Annotated[bool, typer.Option(help="Nodes write cProfile stats (HOME/run/<id>.prof; use --keep).")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,

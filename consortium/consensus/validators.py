@@ -6,11 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from math import gcd
 
-from consortium import types
+from consortium import limits, types
 
-#: The proposer schedule repeats every total_power/gcd(powers) slots; beyond
-#: this many slots we fall back to a coarser period (still deterministic).
-proposer_schedule_slots_max = 100_000
+# The proposer schedule repeats every total_power/gcd(powers) slots; beyond
+# limits.proposer_schedule_slots_max slots we fall back to a coarser period (still deterministic).
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +72,8 @@ def _weighted_schedule(validators: tuple[Validator, ...]) -> tuple[str, ...]:
         g = gcd(g, v.power)
     weights = [v.power // g for v in validators]
     period = sum(weights)
-    if period > proposer_schedule_slots_max:  # keep memory bounded for odd powers
-        scale = period // proposer_schedule_slots_max + 1
+    if period > limits.proposer_schedule_slots_max:  # keep memory bounded for odd powers
+        scale = period // limits.proposer_schedule_slots_max + 1
         weights = [max(1, w // scale) for w in weights]
         period = sum(weights)
     prio = [0] * len(weights)

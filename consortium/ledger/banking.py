@@ -19,11 +19,11 @@ from functools import lru_cache
 
 import holidays
 
+from consortium import limits
 from consortium.types import Jurisdiction
 
 LOCAL_OFFSET_MS = 8 * 3_600_000  # UTC+8 in both jurisdictions
 DAY_MS = 86_400_000
-_SCAN_DAYS_MAX = 60  # no holiday season closes banks for 60 days; guards the loops
 
 
 def local_date(time_ms: int) -> dt.date:
@@ -58,11 +58,11 @@ def is_banking_day(jurisdiction: Jurisdiction, day: dt.date) -> bool:
 
 def first_banking_day_from(jurisdiction: Jurisdiction, day: dt.date) -> dt.date:
     """`day` itself if banks open, else the next day they do (UCP 600 art. 29(a), 33)."""
-    for _ in range(_SCAN_DAYS_MAX):
+    for _ in range(limits.bank_closure_days_max):
         if is_banking_day(jurisdiction, day):
             return day
         day += dt.timedelta(days=1)
-    raise AssertionError("no banking day within 60 days")
+    raise AssertionError(f"no banking day within {limits.bank_closure_days_max} days")
 
 
 def nth_banking_day_after(jurisdiction: Jurisdiction, day: dt.date, n: int) -> dt.date:

@@ -39,10 +39,6 @@ from consortium.ledger.fields import (
     bad,
 )
 
-DOCUMENT_TEXT_MAX = 60_000  # a transport document's JSON text; a tx stays <= tx_bytes_max
-SEALED_BYTES_MAX = 16_384
-SEALED_BYTES_MIN = 48  # a sealed box is 32 (ephemeral key) + 16 (MAC) + the message
-
 PARTY_ROLES = ("shipper", "consignee", "bank", "carrier")
 JURISDICTIONS = ("CN-SH", "HK")
 AMENDMENT_REASONS = ("SWTP", "COD", "SWI")  # PINT Transaction.reasonCode
@@ -91,7 +87,7 @@ class Issue(Body):
     them. `supersedes` names the voided eBL this amended document reissues."""
 
     KIND: ClassVar[str] = "ISSUE"
-    document: Annotated[str, Text(DOCUMENT_TEXT_MAX)]
+    document: Annotated[str, Text(limits.document_text_chars_max)]
     checksum: Hex64
     issue_to: PartyId
     consignee: OptPartyId
@@ -212,7 +208,7 @@ class CargoEvents(Body):
     """A T&T payload as published, `{"events": [...]}` (JSON text)."""
 
     KIND: ClassVar[str] = "CARGO_EVENT"
-    events: Annotated[str, Text(DOCUMENT_TEXT_MAX)]
+    events: Annotated[str, Text(limits.document_text_chars_max)]
     parsed: tuple[dcsa.CargoEvent, ...] = field(init=False, repr=False, compare=False)
 
     def validate(self) -> None:
@@ -420,8 +416,8 @@ class DataShare(Body):
     data_id: Ref
     recipient: PartyId
     purpose: Annotated[str, OneOf(PURPOSES)]
-    sealed: Annotated[bytes, Blob(SEALED_BYTES_MIN, SEALED_BYTES_MAX)]
-    regulator_sealed: Annotated[bytes | None, Opt(Blob(SEALED_BYTES_MIN, SEALED_BYTES_MAX))]
+    sealed: Annotated[bytes, Blob(limits.sealed_bytes_min, limits.sealed_bytes_max)]
+    regulator_sealed: Annotated[bytes | None, Opt(Blob(limits.sealed_bytes_min, limits.sealed_bytes_max))]
 
 
 # ------------------------------------------------------------------ the registry
@@ -437,4 +433,3 @@ KINDS: tuple[str, ...] = tuple(sorted(BY_KIND))
 
 assert len(BY_KIND) == len(ALL), "kinds are unique"
 assert all(len(k) <= limits.kind_bytes_max for k in BY_KIND)
-assert DOCUMENT_TEXT_MAX < limits.tx_bytes_max

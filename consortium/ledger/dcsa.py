@@ -21,6 +21,7 @@ from typing import Any
 
 import rfc8785
 
+from consortium import limits
 from consortium.ledger.codes import Code
 from consortium.ledger.fields import TxError
 from consortium.ledger.privacy import document_party_findings
@@ -36,9 +37,6 @@ TD_REQUIRED = (
 _NO_EDGE_SPACE = re.compile(r"\S(?:.*\S)?", re.DOTALL)
 _UNLOC = re.compile(r"[A-Z]{2}[A-Z2-9]{3}")
 _CODE = re.compile(r"[A-Z][A-Z_]{1,49}")
-REFERENCE_CHARS_MAX = 20  # TransportDocument.transportDocumentReference maxLength
-EVENTS_PER_TX_MAX = 64
-EQUIPMENT_PER_DOC_MAX = 64
 
 
 class _Strict(json.JSONDecoder):
@@ -151,8 +149,8 @@ def parse_transport_document(text: str) -> TransportDoc:
 
 def _td_reference(doc: dict[str, Any]) -> str:
     ref = doc["transportDocumentReference"]
-    if not isinstance(ref, str) or not 1 <= len(ref) <= REFERENCE_CHARS_MAX or not _NO_EDGE_SPACE.fullmatch(ref):
-        raise TxError(Code.BENV, f"transportDocumentReference must be 1..{REFERENCE_CHARS_MAX} characters "
+    if not isinstance(ref, str) or not 1 <= len(ref) <= limits.dcsa_reference_chars_max or not _NO_EDGE_SPACE.fullmatch(ref):
+        raise TxError(Code.BENV, f"transportDocumentReference must be 1..{limits.dcsa_reference_chars_max} characters "
                                  "without edge spaces (set a reference in place of the placeholder)")
     return ref
 
@@ -198,8 +196,8 @@ def _td_parties(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _td_equipment(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not 1 <= len(value) <= EQUIPMENT_PER_DOC_MAX:
-        raise TxError(Code.BENV, f"utilizedTransportEquipments must list 1..{EQUIPMENT_PER_DOC_MAX} items")
+    if not isinstance(value, list) or not 1 <= len(value) <= limits.equipment_per_document_max:
+        raise TxError(Code.BENV, f"utilizedTransportEquipments must list 1..{limits.equipment_per_document_max} items")
     refs: list[str] = []
     for i, item in enumerate(value):
         eq = item.get("equipment") if isinstance(item, dict) else None
@@ -245,8 +243,8 @@ def parse_events(text: str) -> tuple[CargoEvent, ...]:
     """A T&T 3.0 payload `{"events": [...]}` as published; TxError BENV on a bad shape."""
     payload = load_json(text, "events")
     events = payload.get("events") if isinstance(payload, dict) else None
-    if not isinstance(events, list) or not 1 <= len(events) <= EVENTS_PER_TX_MAX:
-        raise TxError(Code.BENV, f'a T&T payload is {{"events": [...]}} with 1..{EVENTS_PER_TX_MAX} events')
+    if not isinstance(events, list) or not 1 <= len(events) <= limits.events_per_tx_max:
+        raise TxError(Code.BENV, f'a T&T payload is {{"events": [...]}} with 1..{limits.events_per_tx_max} events')
     out = tuple(_event(e, f"events[{i}]") for i, e in enumerate(events))
     if len({e.event_id for e in out}) != len(out):
         raise TxError(Code.BENV, "events repeat an eventID")

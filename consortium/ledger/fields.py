@@ -19,8 +19,7 @@ from consortium.errors import RemoteError
 from consortium.ledger.codes import Code
 from consortium.types import id_problem
 
-INT_MAX = 2**63 - 1
-AMOUNT_MAX = 10**15  # minor units: a quadrillion cents is more than any trade
+INT_MAX = 2 ** (limits.codec_int_bits_max - 1) - 1  # a signed int the codec carries
 
 
 class TxError(RemoteError):
@@ -182,7 +181,7 @@ OptHex64 = Annotated[str | None, Opt(Text(64, HEX64_RE, 64))]
 Ref = Annotated[str, Text(64, REF_RE)]
 DateText = Annotated[str, Date()]
 OptDate = Annotated[str | None, Opt(Date())]
-Amount = Annotated[int, Int(1, AMOUNT_MAX)]
+Amount = Annotated[int, Int(1, limits.amount_minor_units_max)]
 Currency = Annotated[str, Text(3, r"[A-Z]{3}", 3)]
 UnLoc = Annotated[str, Text(5, UNLOC_RE, 5)]
 Digest32 = Annotated[bytes, Blob(limits.digest_bytes, limits.digest_bytes)]

@@ -34,14 +34,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
-from consortium import crypto
+from consortium import crypto, limits
 from consortium.ledger import records as r
 from consortium.ledger import state as t
 from consortium.ledger.privacy import document_party_findings, value_finding
 from consortium.ledger.rules.credit import apply_amendment
 from consortium.ledger.state import State
-
-_CACHE_MAX = 200_000
 
 
 class HasState(Protocol):
@@ -61,7 +59,7 @@ def check_invariants(ledger: HasState) -> list[str]:
     ledger.state_root()  # flush: record digests are current
     s = ledger.state
     cache = ledger.invariant_cache
-    if len(cache) > _CACHE_MAX:
+    if len(cache) > limits.invariant_cache_entries_max:
         cache.clear()
     touched = s.drain_touched()
     if touched is None or not ledger.invariant_warm:

@@ -36,7 +36,7 @@ from consortium.ledger.codes import Code
 from consortium.ledger.fields import TxError
 from consortium.ledger.rules import Ctx, Reject
 from consortium.ledger.state import State
-from consortium.ledger.tx import NONCE_WINDOW, Tx, decode_tx
+from consortium.ledger.tx import Tx, decode_tx
 from consortium.types import Role
 
 MEMO_MAX = limits.mempool_txs_max  # decoded/verified txs kept; FIFO eviction
@@ -196,7 +196,7 @@ class Ledger:
         w = self.state.get(t.NONCE, tx.actor) or r.NonceWindow(floor=-1, used=())
         used = tuple(sorted(w.used + (tx.nonce,)))
         floor = w.floor
-        if len(used) > NONCE_WINDOW:
+        if len(used) > limits.used_nonces_max:
             floor, used = used[0], used[1:]  # everything at or below the oldest is spent
         self.state.put(t.NONCE, tx.actor, r.NonceWindow(floor=floor, used=used))
 

@@ -24,6 +24,8 @@ import datetime as dt
 import re
 from typing import Any
 
+from consortium import limits
+
 # Digits only at the edges: "ID110105..." is still an ID number (the check character
 # and the birth date keep false alarms away, not the surrounding letters).
 _ID_RE = re.compile(
@@ -36,7 +38,6 @@ _MOBILE_RE = re.compile(r"(?<![0-9A-Za-z+])(?:(?:\+|00)86[- ]?)?1[3-9][0-9](?:[-
 _CANDIDATE = re.compile(r"[0-9]{7}|[0-9]{4}[- ][0-9]{4}")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-_WALK_DEPTH_MAX = 40
 
 
 def is_prc_id_number(candidate: str) -> bool:
@@ -76,7 +77,7 @@ def value_finding(value: Any, where: str) -> str | None:
 
 
 def _collect(value: Any, out: list[str], depth: int) -> None:
-    if depth > _WALK_DEPTH_MAX:
+    if depth > limits.privacy_walk_depth_max:
         return  # the codec already bounds nesting; this only guards recursion
     if isinstance(value, str):
         out.append(value)
@@ -91,7 +92,7 @@ def _collect(value: Any, out: list[str], depth: int) -> None:
 
 
 def _locate(value: Any, where: str, depth: int) -> str | None:
-    if depth > _WALK_DEPTH_MAX:
+    if depth > limits.privacy_walk_depth_max:
         return None
     if isinstance(value, (str, bytes)):
         found = text_finding(value if isinstance(value, str) else value.decode("latin-1"))

@@ -13,8 +13,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import msgpack
 
-from consortium import crypto
-from consortium.ledger.tx import NONCE_WINDOW
+from consortium import crypto, limits
 
 EBL_STATUSES = ("ISSUED", "PENDING_SURRENDER_FOR_DELIVERY", "PENDING_SURRENDER_FOR_AMENDMENT",
                 "SURRENDERED_FOR_DELIVERY", "SURRENDERED_FOR_AMENDMENT", "VOIDED")  # DCSA TD statuses
@@ -49,7 +48,7 @@ class NonceWindow(Record):
     used: tuple[int, ...]  # spent nonces above the floor, ascending
 
     def __post_init__(self) -> None:
-        assert len(self.used) <= NONCE_WINDOW
+        assert len(self.used) <= limits.used_nonces_max
         assert self.used == tuple(sorted(set(self.used))), "ascending, no repeats"  # C speed: per tx
         assert not self.used or self.used[0] > self.floor
 

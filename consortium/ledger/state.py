@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 
 import msgpack
 
-from consortium import crypto
+from consortium import crypto, limits
 from consortium.errors import LocalError
 from consortium.ledger import records as r
 
@@ -33,7 +33,6 @@ SNAPSHOT_FORMAT = "consortium-ledger-snapshot/1"
 BUCKET_BITS = 12
 BUCKETS = 1 << BUCKET_BITS
 _EMPTY_BUCKET = crypto.digest(b"")
-TOUCHED_MAX = 1_000_000
 _DELETED = object()
 
 
@@ -129,7 +128,7 @@ class State:
         self._dirty.add(full)
         if self._touched is not None:
             self._touched.add(full)
-            if len(self._touched) > TOUCHED_MAX:
+            if len(self._touched) > limits.state_touched_keys_max:
                 self._touched = None  # the consumer falls back to a full pass
 
     def rows(self, table: Table[R]) -> list[tuple[str, R]]:
@@ -208,8 +207,10 @@ class State:
     def restore(cls, data: bytes, chain_id: str) -> State:
         """Rebuild from `snapshot` bytes; LocalError if they are not one of ours."""
         try:
-            value = msgpack.unpackb(data, raw=False, strict_map_key=True, max_map_len=2**31,
-                                    max_array_len=2**31, max_str_len=2**31, max_bin_len=2**31)
+            value = msgpack.unpackb(data, raw=False, strict_map_key=True, max_map_len=limits.snapshot_container_len_max,
+                                    max_array_len=limits.snapshot_container_len_max,
+                                    max_str_len=limits.snapshot_container_len_max,
+                                    max_bin_len=limits.snapshot_container_len_max)
         except Exception as exc:  # msgpack raises many types
             raise LocalError(f"snapshot is not msgpack ({type(exc).__name__})") from None
         if not isinstance(value, dict) or value.get("format") != SNAPSHOT_FORMAT:

@@ -15,7 +15,7 @@ whole wire form; canonical encoding makes it unique per transaction.
 Replay protection (stated rule): each actor has a nonce window in the state.
 A nonce is accepted once: it must be above the actor's floor and not among
 the nonces already used above it; the window keeps the last
-`NONCE_WINDOW` used nonces and raises the floor past older ones. Gaps are
+`limits.used_nonces_max` used nonces and raises the floor past older ones. Gaps are
 allowed (a client may use a counter or a millisecond clock), reordering within
 the window is tolerated. A tx whose nonce was already consumed - by the same
 bytes or any other tx - is rejected DUPE. Every tx that reaches the stateful
@@ -39,7 +39,6 @@ from consortium.types import id_problem
 
 VERSION = 1
 DOMAIN = b"consortium/tx/v1\x00"
-NONCE_WINDOW = 64
 _SIG_TAIL = b"\xc4\x40"  # msgpack bin8 header of a 64-byte signature
 
 

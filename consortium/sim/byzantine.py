@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field, replace
 
-from consortium import codec, crypto
+from consortium import codec, crypto, limits
 from consortium.codec import Kind
 from consortium.consensus.messages import Block, Proposal, Vote, sign_proposal, sign_vote
 
@@ -29,7 +29,6 @@ BEHAVIOURS = ("none", "equivocate", "double-vote", "withhold", "forge", "wrong-c
               "malformed", "invalid-tx")
 
 Send = tuple[list[str] | None, bytes]  # (recipients or None for everyone, frame)
-replay_memory_frames_max = 256
 
 
 @dataclass
@@ -111,10 +110,10 @@ class Coalition:
         out: list[Send] = [(None, frame)]
         if self.memory:
             out.append((None, self.memory[self.rng.randrange(len(self.memory))]))
-        if len(self.memory) < replay_memory_frames_max:
+        if len(self.memory) < limits.replay_memory_frames_max:
             self.memory.append(frame)
         else:
-            self.memory[self.rng.randrange(replay_memory_frames_max)] = frame
+            self.memory[self.rng.randrange(limits.replay_memory_frames_max)] = frame
         return out
 
     def _malformed(self, node: str, env: codec.Envelope, to: str | None, frame: bytes) -> list[Send]:

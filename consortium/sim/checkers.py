@@ -10,7 +10,8 @@
 - state_root: equal state root at equal height on every honest node
 - invariants: the application's own invariants (the trade ledger's) after every block
 - liveness: once faults heal, every live honest node decides a new height within
-  the stated bound (see Simulation.liveness_bound_ms)
+  the stated bound (see Simulation.liveness_bound_ms); no height is decided only
+  beyond limits.rounds_max rounds
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from consortium import codec
+from consortium import codec, limits
 from consortium.codec import Kind
 from consortium.consensus import events as ev
 from consortium.consensus.app import Application, BlockContext
 from consortium.consensus.validators import ValidatorSet
 
 CHECKS = ("agreement", "validity", "certificate", "double_sign", "state_root", "invariants", "liveness")
-violations_kept_max = 50
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Checkers:
     def fail(self, check: str, message: str) -> None:
         assert check in CHECKS
         self.failures[check] += 1
-        if len(self.violations) < violations_kept_max:
+        if len(self.violations) < limits.violations_kept_max:
             self.violations.append(f"{check}: {message}")
 
     @property
@@ -91,6 +91,9 @@ class Checkers:
         for r in c.results:
             self.tx_results.setdefault(r.tx_hash, (b.height, r.code, r.detail))
         self.max_round = max(self.max_round, c.certificate.round)
+        if c.certificate.round > limits.rounds_max:
+            self.fail("liveness", f"h={b.height} decided only in round {c.certificate.round} "
+                                   f"(limits.rounds_max {limits.rounds_max})")
         if b.height != len(self.roots) + 1:
             return  # only possible after an agreement failure; already reported
         ctx = BlockContext(b.height, b.time_ms, b.proposer)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from consortium import limits
 from consortium.errors import UserError
 from consortium.sim.byzantine import BEHAVIOURS
 
@@ -80,13 +81,13 @@ def parse_fault(spec: str, nodes: set[str] | None = None) -> Fault:
     if op == "heal":
         return Fault(at, "heal")
     if op == "advance":  # every clock jumps forward (ledger deadlines in days)
-        return Fault(at, op, value=number(0, 0, 400 * 86_400_000))
+        return Fault(at, op, value=number(0, 0, limits.sim_advance_ms_max))
     if op in ("drop", "duplicate"):
         return Fault(at, op, value=number(0, 0.0, 1.0))
     if op == "delay":
-        return Fault(at, op, value=number(0, 0, 600_000))
+        return Fault(at, op, value=number(0, 0, limits.sim_fault_delay_ms_max))
     if op == "skew":
-        return Fault(at, op, node=node(), value=number(1, -600_000, 600_000))
+        return Fault(at, op, node=node(), value=number(1, -limits.sim_skew_ms_max, limits.sim_skew_ms_max))
     if op == "byzantine":
         b = args[1] if len(args) > 1 else ""
         if b not in BEHAVIOURS:

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from consortium import codec, crypto
+from consortium import codec, crypto, limits
 from consortium.consensus.app import BlockContext, TxResult
 
 PREFIX = b"kv:"
-kv_part_bytes_max = 64
 
 
 def tx_problem(tx: bytes) -> str | None:
     if not tx.startswith(PREFIX) or b"=" not in tx:
         return "MALFORMED"
     key, _, value = tx[len(PREFIX):].partition(b"=")
-    if not key or len(key) > kv_part_bytes_max or len(value) > kv_part_bytes_max:
+    if not key or len(key) > limits.kv_part_bytes_max or len(value) > limits.kv_part_bytes_max:
         return "MALFORMED"
     return None
 

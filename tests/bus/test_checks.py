@@ -75,7 +75,7 @@ def test_checker_lets_status_and_sync_requests_repeat(home: Home) -> None:
 
 
 def test_checker_forgets_old_frames(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(adapter_mod, "bus_recent_frames_max", 2)
+    monkeypatch.setattr(limits, "bus_recent_frames_max", 2)
     checker = FrameChecker(CHAIN, "hkma", home.genesis.keys())
     frames = [vote(home, "sdb", h) for h in range(3)]
     for env in frames:
@@ -117,7 +117,7 @@ def test_full_queue_drops_the_oldest_frame(home: Home) -> None:
 
 
 def test_publish_while_disconnected_buffers_boundedly(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(adapter_mod, "bus_outbox_frames_max", 2)
+    monkeypatch.setattr(limits, "bus_outbox_frames_max", 2)
 
     async def body() -> None:
         bus = _bus(home)  # never started: disconnected
@@ -134,6 +134,6 @@ def test_publish_while_disconnected_buffers_boundedly(home: Home, monkeypatch: p
 
 def test_backoff_is_bounded() -> None:
     delays = [adapter_mod._backoff_ms(n) for n in range(40)]
-    assert delays[0] == adapter_mod.reconnect_delay_ms_min
-    assert all(0 < d <= adapter_mod.reconnect_delay_ms_max for d in delays)
-    assert max(delays[20:]) >= adapter_mod.reconnect_delay_ms_max / 2
+    assert delays[0] == limits.bus_reconnect_delay_ms_min
+    assert all(0 < d <= limits.bus_reconnect_delay_ms_max for d in delays)
+    assert max(delays[20:]) >= limits.bus_reconnect_delay_ms_max / 2

@@ -135,10 +135,10 @@ def test_nonces_are_spent_once_and_rejected_txs_spend_theirs() -> None:
     other_body = net.tx("SIGN", "sh-exporter", {"ebl": "ab" * 32}, nonce=5)
     assert net.block(other_body)[0].code == "DUPE"
     assert net.block(net.tx("SIGN", "sh-exporter", {"ebl": "ab" * 32}, nonce=3))[0].code == "MDOC"
-    many = [net.tx("SIGN", "sh-exporter", {"ebl": "ab" * 32}, nonce=n) for n in range(100, 100 + txmod.NONCE_WINDOW)]
+    many = [net.tx("SIGN", "sh-exporter", {"ebl": "ab" * 32}, nonce=n) for n in range(100, 100 + limits.used_nonces_max)]
     net.block(*many)
     assert net.ledger.check_tx(net.tx("SIGN", "sh-exporter", {"ebl": "ab" * 32}, nonce=4)) == "DUPE"  # below floor
-    assert net.ledger.next_nonce("sh-exporter") == 100 + txmod.NONCE_WINDOW
+    assert net.ledger.next_nonce("sh-exporter") == 100 + limits.used_nonces_max
 
 
 def test_check_tx_applies_role_rules_but_changes_nothing() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from consortium import limits
 from consortium.sim.byzantine import BEHAVIOURS
 from tests.sim.helpers import config, run
 
@@ -81,3 +84,18 @@ def test_jurisdiction_partition_and_heal() -> None:
 def test_twenty_percent_loss() -> None:
     r = run(config(7, heights=10, seed=6, drop=0.2))
     assert r.ok and min(r.heights.values()) >= 10, r.checks["violations"]
+
+
+def test_a_height_decided_beyond_rounds_max_is_a_liveness_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """limits.rounds_max says a height that needs more rounds is a liveness bug: the
+    checker reports a height decided beyond it as a liveness violation (not a
+    safety one). A partition makes one height need round 1; with rounds_max 0 that
+    is reported, with the real bound the same run is clean."""
+    faults = ["1000:partition:sh-1,sh-2|hk-1,hk-2", "6000:heal"]
+    clean = run(config(4, heights=4, seed=5, faults=faults))
+    assert clean.ok and clean.max_round == 1, clean.checks["violations"]
+    monkeypatch.setattr(limits, "rounds_max", 0)
+    r = run(config(4, heights=4, seed=5, faults=faults))
+    assert r.checks["checks"]["liveness"] != "ok" and not r.ok
+    assert any(v.startswith("liveness:") and "round 1" in v for v in r.checks["violations"]), r.checks["violations"]
+    assert all(r.checks["checks"][c] == "ok" for c in ("agreement", "validity", "certificate", "double_sign"))

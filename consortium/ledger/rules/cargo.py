@@ -8,6 +8,7 @@ of a container feed the shipped-on-board check of ISSUE (rules/ebl.py).
 
 from __future__ import annotations
 
+from consortium import limits
 from consortium.ledger import bodies as b
 from consortium.ledger import records as r
 from consortium.ledger import state as t
@@ -15,16 +16,13 @@ from consortium.ledger.codes import Code
 from consortium.ledger.rules.common import Ctx, Reject
 from consortium.ledger.state import State
 
-EVENT_CLOCK_SLACK_MS = 3_600_000  # carriers' clocks and the proposer's may differ
-LOADS_PER_CONTAINER_MAX = 32  # most recent kept: older loads belong to past voyages
-
 
 def on_events(s: State, ctx: Ctx, body: b.CargoEvents) -> None:
     for ev in body.parsed:
         key = f"{ctx.actor}/{ev.event_id}"
         if s.get(t.EVENT, key) is not None:
             raise Reject(Code.DUPE, f"{ctx.actor} already published event {ev.event_id!r}")
-        if ev.classifier == "ACT" and ev.utc_ms > ctx.time_ms + EVENT_CLOCK_SLACK_MS:
+        if ev.classifier == "ACT" and ev.utc_ms > ctx.time_ms + limits.event_clock_slack_ms:
             raise Reject(Code.FUTURE, f"actual event {ev.event_id!r} at {ev.date_time} is after the block time")
         s.put(t.EVENT, key, r.CargoEventRec(
             carrier=ctx.actor, event_id=ev.event_id, event_type=ev.event_type, classifier=ev.classifier,
@@ -39,4 +37,4 @@ def _index_load(s: State, carrier: str, equipment: str, load: r.LoadRef) -> None
     key = f"{carrier}/{equipment}"
     index = s.get(t.LOAD, key)
     loads = (index.loads if index is not None else ()) + (load,)
-    s.put(t.LOAD, key, r.LoadIndex(carrier=carrier, equipment=equipment, loads=loads[-LOADS_PER_CONTAINER_MAX:]))
+    s.put(t.LOAD, key, r.LoadIndex(carrier=carrier, equipment=equipment, loads=loads[-limits.loads_per_container_max:]))

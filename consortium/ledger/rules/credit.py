@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from consortium import limits
 from consortium.ledger import bodies as b
 from consortium.ledger import records as r
 from consortium.ledger import state as t
@@ -32,9 +33,6 @@ from consortium.ledger.rules.common import Ctx, Reject, need_ebl, need_party, ne
 from consortium.ledger.rules.ebl import need_active, need_possessor, need_unpledged, pass_possession
 from consortium.ledger.state import State
 from consortium.types import Jurisdiction, Role
-
-AMENDMENTS_MAX = 16
-PRESENTATIONS_MAX = 16
 
 
 def _lc(s: State, lc_id: str) -> r.Lc:
@@ -91,8 +89,8 @@ def on_amend(s: State, ctx: Ctx, body: b.LcAmend) -> None:
         raise Reject(Code.STATE, f"LC {lc.lc_id} is {lc.status} or has an open presentation")
     if any(a.status == "PROPOSED" for a in lc.amendments):
         raise Reject(Code.STATE, f"LC {lc.lc_id} already has an amendment awaiting the beneficiary")
-    if len(lc.amendments) >= AMENDMENTS_MAX:
-        raise Reject(Code.LIMIT, f"LC {lc.lc_id} has {AMENDMENTS_MAX} amendments")
+    if len(lc.amendments) >= limits.lc_amendments_max:
+        raise Reject(Code.LIMIT, f"LC {lc.lc_id} has {limits.lc_amendments_max} amendments")
     am = r.Amendment(seq=len(lc.amendments) + 1, amount=body.amount, expiry_date=body.expiry_date,
                      latest_shipment_date=body.latest_shipment_date,
                      documents_required=body.documents_required, status="PROPOSED", height=ctx.height)
@@ -149,8 +147,8 @@ def on_present(s: State, ctx: Ctx, body: b.LcPresent) -> None:
     key = f"{lc.lc_id}/{body.presentation_id}"
     if s.get(t.PRES, key) is not None:
         raise Reject(Code.DUPE, f"presentation {body.presentation_id} of LC {lc.lc_id} exists")
-    if len(lc.presentations) >= PRESENTATIONS_MAX:
-        raise Reject(Code.LIMIT, f"LC {lc.lc_id} has {PRESENTATIONS_MAX} presentations")
+    if len(lc.presentations) >= limits.lc_presentations_max:
+        raise Reject(Code.LIMIT, f"LC {lc.lc_id} has {limits.lc_presentations_max} presentations")
     where = _jurisdiction(s, lc.issuing_bank)
     expiry = first_banking_day_from(where, parse_date(lc.terms.expiry_date)).isoformat()
     if ctx.date > expiry:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from consortium import limits
 from consortium.ledger import bodies as b
 from consortium.ledger import records as r
 from consortium.ledger import state as t
@@ -28,8 +29,6 @@ from consortium.ledger.codes import Code
 from consortium.ledger.rules.common import Ctx, Reject, need_party, need_role
 from consortium.ledger.state import State
 from consortium.types import Role
-
-SHARES_PER_CONSENT_MAX = 64
 
 
 def _attestation(s: State, data_id: str) -> r.Attestation:
@@ -102,8 +101,8 @@ def on_share(s: State, ctx: Ctx, body: b.DataShare) -> None:
         raise Reject(Code.NO_CONSENT, f"{att.owner} has no live consent for {body.recipient} / "
                                       f"{body.purpose} on {att.data_id} ({state})")
     _check_regulator_copy(recipient, body.regulator_sealed is not None)
-    if len(consent.shares) >= SHARES_PER_CONSENT_MAX:
-        raise Reject(Code.LIMIT, f"consent {key} has {SHARES_PER_CONSENT_MAX} shares")
+    if len(consent.shares) >= limits.shares_per_consent_max:
+        raise Reject(Code.LIMIT, f"consent {key} has {limits.shares_per_consent_max} shares")
     s.put(t.SHARE, body.share_id, r.Share(
         share_id=body.share_id, data_id=att.data_id, owner=att.owner, sender=ctx.actor,
         recipient=body.recipient, purpose=body.purpose, sealed=body.sealed,

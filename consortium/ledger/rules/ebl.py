@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from consortium import limits
 from consortium.ledger import bodies as b
 from consortium.ledger import records as r
 from consortium.ledger import state as t
@@ -40,18 +41,14 @@ from consortium.ledger.rules.common import Ctx, Reject, need_ebl, need_party, ne
 from consortium.ledger.state import State
 from consortium.types import Role
 
-CHAIN_ENTRIES_MAX = 512
-LOAD_LOOKBACK_DAYS = 30  # a LOAD more than 30 days before the on-board date is another voyage
-
-
 # ------------------------------------------------------------------ chain
 
 
 def append(s: State, ctx: Ctx, e: r.Ebl, action: str, recipient: str | None,
            reason: str | None = None) -> r.Ebl:
     """Add one entry to the eBL's transfer chain; returns the eBL with the new head."""
-    if e.chain_len >= CHAIN_ENTRIES_MAX:
-        raise Reject(Code.LIMIT, f"eBL {short(e.id)} has {CHAIN_ENTRIES_MAX} chain entries")
+    if e.chain_len >= limits.ebl_chain_entries_max:
+        raise Reject(Code.LIMIT, f"eBL {short(e.id)} has {limits.ebl_chain_entries_max} chain entries")
     entry = r.ChainEntry(ebl=e.id, seq=e.chain_len, action=action, actor=ctx.actor, recipient=recipient,
                          reason_code=reason, time_ms=ctx.time_ms, tx_hash=ctx.tx.hash, prev=e.chain_head,
                          document_checksum=e.id)
@@ -154,7 +151,7 @@ def check_loaded(s: State, carrier: str, doc: TransportDoc) -> None:
     "date when the last container ... is physically loaded onboard")."""
     sob = doc.shipped_on_board_date
     assert sob is not None
-    earliest = add_days(sob, -LOAD_LOOKBACK_DAYS)
+    earliest = add_days(sob, -limits.load_lookback_days)
     latest: list[str] = []
     for eq in doc.equipment:
         index = s.get(t.LOAD, f"{carrier}/{eq}")
