@@ -69,7 +69,8 @@ def value_of(env: codec.Envelope) -> bytes | None:
     """What a vote is for (None: nil), or the id of a proposal's block."""
     if env.kind == PROPOSAL:
         return Block.from_wire(env.body["block"]).id
-    return env.body["block_id"]  # type: ignore[no-any-return]
+    block_id: bytes | None = env.body["block_id"]
+    return block_id
 
 
 # ------------------------------------------------------------------ reading action lists
@@ -237,15 +238,8 @@ class Network:
 
     # ------------------------------------------------------------ names
 
-    @property
-    def quorum(self) -> int:
-        return self.validators.quorum
-
     def proposer(self, round: int, height: int = 1) -> str:
         return self.validators.proposer(height, round)
-
-    def others(self, node: str) -> list[str]:
-        return [i for i in self.ids if i != node]
 
     # ------------------------------------------------------------ life cycle
 

@@ -79,15 +79,15 @@ def test_L22_a_fresh_valid_proposal_is_prevoted() -> None:
 
 def _broken(net: Network, what: str) -> Block:
     """A block that fails valid(v) in one way."""
-    changes: dict[str, Any] = {
+    table: dict[str, dict[str, Any]] = {
         "app_hash": {"app_hash": b"\x01" * 32},
         "prev_id": {"prev_id": b"\x02" * 32},
         "malformed_tx": {"txs": (b"not a kv tx",)},
         "duplicate_tx": {"txs": (b"kv:k=1", b"kv:k=1")},
         "time_not_after_parent": {"time_ms": DEFAULT_GENESIS_TIME_MS},
         "time_far_ahead": {"time_ms": net.now + limits.block_time_skew_ms_max + 1},
-    }[what]
-    return net.block(**changes)
+    }
+    return net.block(**table[what])
 
 
 BROKEN = ["app_hash", "prev_id", "malformed_tx", "duplicate_tx", "time_not_after_parent",
@@ -296,6 +296,18 @@ def test_L36_needs_the_proposal() -> None:
     assert sent_votes(acts, PRECOMMIT) == [(0, v.id)] and net.view(X).locked == v.id
 
 
+def test_L36_an_invalid_value_is_never_locked() -> None:
+    """L36 requires valid(v): even 2f+1 prevotes for an invalid block (more than f
+    faulty validators) make X neither lock, nor precommit, nor take it as validValue."""
+    net = network()
+    bad = _broken(net, "app_hash")
+    net.receive(X, net.sign_proposal(0, bad))  # L22: X prevotes nil
+    acts = net.receive(X, *net.sign_votes(PREVOTE, 0, bad.id, PUPPETS))
+    assert sent(acts) == []
+    view = net.view(X)
+    assert (view.step, view.locked, view.valid) == (Step.PREVOTE, None, None)
+
+
 def test_L36_in_step_precommit_only_the_valid_value_moves() -> None:
     """L36 when step = precommit already (X precommitted nil on its prevote timeout):
     no lock, no second precommit, but validValue := v, validRound := r."""
@@ -422,6 +434,16 @@ def test_L49_without_the_proposal_there_is_no_decision_and_the_block_is_fetched(
     assert [c.block for c in commits(net.receive(X, net.sign_proposal(0, v)))] == [v]
 
 
+def test_L49_an_invalid_value_is_never_decided() -> None:
+    """L49 requires valid(v): 2f+1 precommits for an invalid block (more than f
+    faulty validators) decide nothing."""
+    net = network()
+    bad = _broken(net, "app_hash")
+    net.receive(X, net.sign_proposal(0, bad))
+    acts = net.receive(X, *net.sign_votes(PRECOMMIT, 0, bad.id, PUPPETS))
+    assert commits(acts) == [] and net.view(X).height == 1
+
+
 def test_L49_the_quorum_is_power_not_heads() -> None:
     """L49 with powers 40/10/10/10 (quorum 47 of 70): the heavy validator and one
     light one decide (2 of 4 heads); three light ones (30) would not."""
@@ -496,8 +518,10 @@ def test_L57_is_ignored_once_the_replica_left_step_propose() -> None:
 
 
 def test_L61_prevote_timeout_precommits_nil() -> None:
-    """L61: OnTimeoutPrevote(h, r) while step = prevote: precommit nil, step := precommit."""
+    """L61: OnTimeoutPrevote(h, r) while step = prevote: precommit nil, step := precommit.
+    In step propose (a timeout no rule armed) it does nothing."""
     net = network()
+    assert sent(net.fire(X, TK.PREVOTE, round=0)) == [] and net.view(X).step == Step.PROPOSE
     v, w = net.block(), net.block(proposer="c")
     net.receive(X, net.sign_proposal(0, v))
     net.receive(X, net.sign_vote("b", PREVOTE, 0, NIL), net.sign_vote("c", PREVOTE, 0, w.id))
