@@ -274,7 +274,8 @@ def _hash_passwords(passwd: Path) -> None:
     tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
     if not os.access(tool, os.X_OK):
         raise UserError("mosquitto_passwd is not installed (it comes with Debian's mosquitto package)")
-    out = subprocess.run([tool, "-U", str(passwd)], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([tool, "-U", str(passwd)], capture_output=True, text=True,
+                         timeout=limits.broker_passwd_timeout_ms / 1000)
     if out.returncode != 0:
         raise UserError(f"mosquitto_passwd failed: {(out.stderr or out.stdout).strip()}")
 
@@ -341,6 +342,36 @@ def stop_recorded(run_dir: Path, timeout_ms: int = limits.broker_stop_timeout_ms
     return running
 
 
+def restart_recorded(home: Path, run_dir: Path) -> Broker:
+    """Start the broker recorded in `run_dir` again, same kind, host and port (a
+    mosquitto config is regenerated from HOME), detached; a recorded broker that
+    still runs is stopped first. Running nodes reconnect by themselves (they retry
+    the same address). UserError without a record, or if the port is taken."""
+    record = load_record(run_dir)
+    if record is None:
+        raise UserError(f"no broker recorded in {run_dir} (start the consortium with `consortium up`)")
+    if _is_our_broker(record):
+        _terminate(record.pid, None, limits.broker_stop_timeout_ms)
+    if record.kind == "embedded":
+        return start_embedded(run_dir, port=record.port, host=record.host, detach=True)
+    if record.kind == "mosquitto":
+        return start_mosquitto(home, run_dir, port=record.port, host=record.host, detach=True)
+    raise UserError(f"{run_dir / RECORD_FILE}: a {record.kind!r} broker is not started here")
+
+
+def recorded_status(run_dir: Path) -> dict[str, Any] | None:
+    """The recorded broker: kind, host, port, pid, url; `running` (its process is
+    alive and still a broker) and `accepting` (its port takes connections). None
+    without a record."""
+    record = load_record(run_dir)
+    if record is None:
+        return None
+    running = _is_our_broker(record)
+    return {"kind": record.kind, "host": record.host, "port": record.port, "pid": record.pid,
+            "url": f"mqtt://{record.host}:{record.port}", "running": running,
+            "accepting": running and port_accepting(record.host, record.port)}
+
+
 def _is_our_broker(record: BrokerRecord) -> bool:
     """True if `record.pid` is alive and still runs a broker (pids get reused)."""
     args = proc.cmdline(record.pid)
@@ -361,7 +392,7 @@ def free_port(host: str = LOCAL_HOST) -> int:
         return int(s.getsockname()[1])
 
 
-def port_accepting(host: str, port: int, timeout_ms: int = 200) -> bool:
+def port_accepting(host: str, port: int, timeout_ms: int = limits.broker_probe_timeout_ms) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout_ms / 1000):
             return True
@@ -374,7 +405,7 @@ def wait_port(host: str, port: int, timeout_ms: int = limits.broker_ready_timeou
     """Poll until `host:port` accepts TCP connections; UserError (with the log's
     last lines) if `process` exits first or the timeout passes."""
     deadline = time.monotonic() + timeout_ms / 1000
-    delay_s = 0.02
+    delay_ms = limits.broker_probe_delay_ms_min
     while not port_accepting(host, port):
         if process is not None and process.poll() is not None:
             raise UserError(f"broker exited with code {process.returncode} before accepting on "
@@ -382,8 +413,8 @@ def wait_port(host: str, port: int, timeout_ms: int = limits.broker_ready_timeou
         if time.monotonic() > deadline:
             raise UserError(f"broker did not accept connections on {host}:{port} within "
                             f"{timeout_ms} ms{_quoted(proc.log_tail(log))}")
-        time.sleep(delay_s)
-        delay_s = min(delay_s * 2, 0.2)
+        time.sleep(delay_ms / 1000)
+        delay_ms = min(delay_ms * 2, limits.broker_probe_delay_ms_max)
 
 
 def _pick_port(host: str, port: int | None) -> int:

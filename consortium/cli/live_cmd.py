@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -25,14 +26,6 @@ from rich.table import Table
 from consortium import limits
 from consortium.cli.app import DEFAULT_HOME, app, console, emit_json, err_console
 from consortium.errors import UserError
-
-#: How long `up --detach` waits for every node's first status record.
-ready_wait_s = 90.0
-#: How often the dashboard redraws.
-redraw_ms = 500
-#: Without a terminal, the dashboard prints one summary line this often.
-plain_line_ms = 5_000
-
 
 # ---------------------------------------------------------------- up
 
@@ -47,7 +40,8 @@ def up(
     port: Annotated[Optional[int], typer.Option(help="Port of a broker started here (default: a free one).")] = None,
     block_interval_ms: Annotated[Optional[int], typer.Option(
         help="Local pause between heights in ms (default: the genesis value).")] = None,
-    wait_s: Annotated[float, typer.Option(help="With --detach: how long to wait for the nodes' status.")] = ready_wait_s,
+    wait_s: Annotated[float, typer.Option(
+        help="With --detach: how long to wait for the nodes' status.")] = limits.nodes_ready_wait_ms / 1000,
     json_out: Annotated[bool, typer.Option("--json", help="With --detach: print what was started as JSON.")] = False,
 ) -> None:
     """Start the broker and one node process per member, with a live dashboard (Ctrl-C stops all)."""
@@ -64,6 +58,8 @@ def up(
     if already:
         raise UserError(f"already running: {', '.join(already)} (stop them with `consortium down --home {home}`)")
     handle = _broker_for(brokers, home, rd, broker, port, detach, reuse=bool(only))
+    if only or handle.kind == "external":  # not started here: is it there at all? (one line, exit 2)
+        _probe(home, handle.url, bool(only))
     started: dict[str, Any] = {}
     try:
         for ident in ids:  # one by one, so that a failure still stops the ones already started
@@ -71,13 +67,32 @@ def up(
                                               block_interval_ms=block_interval_ms))
             time.sleep(limits.node_start_gap_ms / 1000)
         if detach:
-            records = launch.wait_ready(home, handle.url, started, wait_s)
-            _print_started(handle, started, records, json_out)
+            # a node that cannot start (a damaged store) must not take the healthy ones down with it
+            records, failed = launch.wait_started(home, handle.url, started, wait_s)
+            launch.forget(rd, list(failed))
+            if not records:
+                _stop_started(home, started, handle if not only else None)
+            _print_started(handle, {i: n for i, n in started.items() if i not in failed}, records, json_out,
+                           failed)
+            if failed:
+                raise typer.Exit(1)
             return
-    except BaseException:
-        _stop_started(home, started, handle if not only else None)
+    except BaseException as exc:
+        if not isinstance(exc, typer.Exit):
+            _stop_started(home, started, handle if not only else None)
         raise
     _serve_dashboard(home, handle, started)
+
+
+def _probe(home: Path, url: str, restarting: bool) -> None:
+    from consortium.bus.endpoint import endpoint, probe_broker
+
+    try:
+        probe_broker(endpoint(home, url))
+    except UserError as exc:
+        hint = (f"; restart the consortium's broker with `consortium broker restart --home {home}`"
+                if restarting else "")
+        raise UserError(f"--only needs a running broker: {exc}{hint}" if restarting else str(exc)) from None
 
 
 def _chosen(members: list[str], only: list[str] | None) -> list[str]:
@@ -116,17 +131,24 @@ def _stop_started(home: Path, started: Mapping[str, Any], handle: Any) -> None:
         handle.stop()
 
 
-def _print_started(handle: Any, started: Mapping[str, Any], records: Mapping[str, Any], json_out: bool) -> None:
+def _print_started(handle: Any, started: Mapping[str, Any], records: Mapping[str, Any], json_out: bool,
+                   failed: Mapping[str, str]) -> None:
+    """What runs now; a node that failed to start gets one warning line (and "failed" in JSON)."""
     from consortium.client.status import agreement
 
     out = {"broker": {"kind": handle.kind, "url": handle.url, "pid": handle.pid},
-           "nodes": {i: n.pid for i, n in started.items()}, "summary": agreement(records)}
+           "nodes": {i: n.pid for i, n in started.items()}, "failed": dict(failed), "summary": agreement(records)}
+    for ident, why in failed.items():
+        err_console.print(f"[red]warning:[/red] node {ident} did not start: {why}", highlight=False, soft_wrap=True)
     if json_out:
         emit_json(out)
         return
     console.print(f"broker {handle.kind} at {handle.url} (pid {handle.pid})")
     for ident, node in started.items():
         console.print(f"  node {ident}: pid {node.pid}, log {node.log}")
+    if not records:
+        console.print("no node started")
+        return
     console.print("running; `consortium status` to look, `consortium down` to stop")
 
 
@@ -134,9 +156,21 @@ def _serve_dashboard(home: Path, handle: Any, started: Mapping[str, Any]) -> Non
     """Dashboard until Ctrl-C / SIGTERM, then stop nodes and broker (also on errors)."""
     try:
         asyncio.run(_dashboard(home, handle.url, started))
+        exited = {i: n for i, n in started.items() if not n.alive()}
     finally:
         err_console.print("stopping nodes and broker...")
         _stop_started(home, started, handle)
+    if exited:  # the healthy ones ran on; the end still says that not all did
+        for line in _exit_lines(exited):
+            err_console.print(line, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def _exit_lines(exited: Mapping[str, Any]) -> list[str]:
+    from consortium.node import launch
+
+    return [f"[red]warning:[/red] node {i} exited (code {n.exit_code()}): {launch.exit_reason(n.log)}"
+            for i, n in sorted(exited.items())]
 
 
 # ---------------------------------------------------------------- down
@@ -149,9 +183,14 @@ def down(
 ) -> None:
     """Stop the nodes and the broker started by `consortium up --detach` (safe if already stopped)."""
     from consortium.bus import broker as brokers
+    from consortium.home import GENESIS_FILE
     from consortium.node import launch
 
     rd = launch.run_dir(home)
+    if not home.is_dir():  # a typo must not look like "nothing was running"
+        raise UserError(f"--home {home}: no such consortium home (no such directory)")
+    if not (home / GENESIS_FILE).exists() and not rd.is_dir():
+        raise UserError(f"--home {home}: not a consortium home (no {GENESIS_FILE}, no run/)")
     stopped = launch.stop_recorded_nodes(home)
     broker_stopped = brokers.stop_recorded(rd)
     if json_out:
@@ -186,7 +225,7 @@ def status(
         emit_json({"nodes": {n: s.to_dict() for n, s in sorted(records.items())}, "summary": summary})
         return
     out = console if console.is_terminal else Console(width=160)  # a pipe: no 80-column squeeze
-    out.print(dashboard_table(records, [m.id for m in ep.genesis.members]))
+    out.print(dashboard_table(records, [m.id for m in ep.genesis.members], width=out.width))
     out.print(_summary_line(summary))
 
 
@@ -216,7 +255,7 @@ async def _dashboard(home: Path, url: str | None, started: Mapping[str, Any]) ->
         if console.is_terminal:
             await _live(console, watcher, order, started, stop)
         else:
-            await _plain(watcher, stop)
+            await _plain(watcher, started, stop)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -225,49 +264,119 @@ async def _dashboard(home: Path, url: str | None, started: Mapping[str, Any]) ->
 
 async def _live(out: Console, watcher: Any, order: list[str], started: Mapping[str, Any],
                 stop: asyncio.Event) -> None:
-    with Live(dashboard_table(watcher.records, order, started), console=out, auto_refresh=False) as live:
-        while not stop.is_set():
-            live.update(dashboard_table(watcher.records, order, started), refresh=True)
+    reported: set[str] = set()
+    with Live(dashboard_table(watcher.records, order, started, out.width), console=out, auto_refresh=False) as live:
+        while not stop.is_set():  # out.width follows a resized terminal
+            _report_exits(live.console, started, reported)
+            live.update(dashboard_table(watcher.records, order, started, out.width), refresh=True)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), redraw_ms / 1000)
+                await asyncio.wait_for(stop.wait(), limits.dashboard_redraw_ms / 1000)
 
 
-async def _plain(watcher: Any, stop: asyncio.Event) -> None:
+async def _plain(watcher: Any, started: Mapping[str, Any], stop: asyncio.Event) -> None:
     """No terminal (a pipe, a log file): one summary line every few seconds."""
     from consortium.client.status import agreement
 
+    reported: set[str] = set()
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), plain_line_ms / 1000)
+            await asyncio.wait_for(stop.wait(), limits.dashboard_plain_line_ms / 1000)
+        _report_exits(err_console, started, reported)
         print(_summary_line(agreement(watcher.records)), flush=True)
 
 
-def dashboard_table(records: Mapping[str, Any], order: list[str], started: Mapping[str, Any] | None = None) -> Table:
-    table = Table(title="consortium (retained status records)", caption="Ctrl-C stops (up) / leaves (watch)")
-    for col in ("node", "state", "height", "round", "step", "proposer", "peers", "mempool", "tx/s",
-                "dropped", "root", "age"):
-        table.add_column(col, justify="right" if col in ("height", "round", "mempool", "tx/s", "age") else "left")
-    for ident in order:
-        s = records.get(ident)
-        node = (started or {}).get(ident)
-        if s is None:
-            gone = node is not None and not node.alive()
-            table.add_row(ident, "[red]exited[/red]" if gone else "[dim]waiting[/dim]", *[""] * 10)
-            continue
-        i = s.info
-        state = s.state if node is None or node.alive() else "exited"
-        colour = {"running": "green", "stale": "yellow"}.get(state, "red")
-        table.add_row(ident, f"[{colour}]{state}[/{colour}]", str(s.height), str(s.round), str(i.get("step", "")),
-                      str(i.get("proposer", "")), str(len(i.get("peers", []))), str(i.get("mempool", "")),
-                      str(i.get("tx_per_s", "")), _drops(i.get("dropped", {})), str(i.get("state_root", ""))[:12],
-                      f"{s.age_ms / 1000:.1f}s")
+def _report_exits(out: Console, started: Mapping[str, Any], reported: set[str]) -> None:
+    """One warning line per started node that exited (the others run on)."""
+    exited = {i: n for i, n in started.items() if i not in reported and not n.alive()}
+    for line in _exit_lines(exited):
+        out.print(line, highlight=False, soft_wrap=True)
+    reported.update(exited)
+
+
+#: Dashboard columns in display order: (header, right-aligned, priority). The
+#: columns of priority 0 always show (they fit 80 columns); the others are added,
+#: lowest number first, while the table still fits the terminal's width.
+_COLUMNS: tuple[tuple[str, bool, int], ...] = (
+    ("node", False, 0), ("state", False, 0), ("height", True, 0), ("round", True, 0), ("step", False, 0),
+    ("proposer", False, 2), ("peers", True, 0), ("mempool", True, 1), ("backlog", True, 4),
+    ("tx/s", True, 0), ("dropped", False, 3), ("root", False, 0), ("age", True, 0),
+)
+#: Widest value of columns whose values change width as nodes move on ("precommit",
+#: "running", "12.3s"): the layout does not jump between redraws.
+_STEADY_WIDTH = {"step": len("precommit"), "state": len("running"), "age": len("12.3s")}
+#: Hex digits of the state root shown: enough to see agreement at a glance; more when wide.
+_ROOT_CHARS = (8, 16)
+
+
+def dashboard_table(records: Mapping[str, Any], order: list[str], started: Mapping[str, Any] | None = None,
+                    width: int = 80) -> Table:
+    """The nodes' status records as a table that fits `width` columns: the core
+    columns always (80 columns hold them), then more columns, and a longer state
+    root, as long as they fit. Headers and values are never cut."""
+    rows = [_dashboard_row(ident, records.get(ident), (started or {}).get(ident)) for ident in order]
+    shown = [c for c in _COLUMNS if c[2] == 0]
+    table = _table(shown, rows, _ROOT_CHARS[0])
+    for extra in sorted((c for c in _COLUMNS if c[2] > 0), key=lambda c: c[2]):
+        wider = [c for c in _COLUMNS if c in shown or c == extra]
+        candidate = _table(wider, rows, _ROOT_CHARS[0])
+        if _table_width(candidate) <= width:
+            shown, table = wider, candidate
+    candidate = _table(shown, rows, _ROOT_CHARS[1])
+    if _table_width(candidate) <= width:
+        table = candidate
     return table
+
+
+def _table(columns: list[tuple[str, bool, int]], rows: list[dict[str, str]], root_chars: int) -> Table:
+    table = Table(title="consortium (retained status records)", caption="Ctrl-C stops (up) / leaves (watch)",
+                  box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False, show_edge=False)
+    for header, right, _ in columns:
+        table.add_column(header, justify="right" if right else "left", no_wrap=header != "dropped",
+                         min_width=max(len(header), _STEADY_WIDTH.get(header, 0)), overflow="fold")
+    for row in rows:
+        cells = {**row, "root": row["root"][:root_chars]}
+        table.add_row(*(cells.get(header, "") for header, _, _ in columns))
+    return table
+
+
+#: Measuring a table's natural width needs a console wider than any table.
+_UNBOUNDED_WIDTH = 10_000
+
+
+def _table_width(table: Table) -> int:
+    return Console(width=_UNBOUNDED_WIDTH).measure(table).maximum
+
+
+def _dashboard_row(ident: str, s: Any, node: Any) -> dict[str, str]:
+    if s is None:
+        gone = node is not None and not node.alive()
+        return {"node": ident, "state": "[red]exited[/red]" if gone else "[dim]waiting[/dim]", "root": ""}
+    i = s.info
+    state = s.state if node is None or node.alive() else "exited"
+    colour = {"running": "green", "stale": "yellow"}.get(state, "red")
+    return {
+        "node": ident, "state": f"[{colour}]{state}[/{colour}]", "height": str(s.height), "round": str(s.round),
+        "step": str(i.get("step", "")), "proposer": str(i.get("proposer", "")),
+        "peers": str(len(i.get("peers", []))), "mempool": str(i.get("mempool", "")),
+        "backlog": str(i.get("tx_backlog", "")), "tx/s": str(i.get("tx_per_s", "")),
+        "dropped": _drops(i.get("dropped", {})), "root": str(i.get("state_root", "")), "age": _age(s.age_ms),
+    }
+
+
+def _age(ms: int) -> str:
+    """Short: 0.4s, 42s, 17m, 5h (a stale record can be days old)."""
+    if ms < 10_000:
+        return f"{ms / 1000:.1f}s"
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000)):
+        if ms >= 2 * size:
+            return f"{ms // size}{unit}"
+    return f"{ms // 1000}s"
 
 
 def _drops(dropped: Mapping[str, int]) -> str:
     if not dropped:
         return "0"
-    return " ".join(f"{k}={v}" for k, v in sorted(dropped.items()))
+    return "\n".join(f"{k}={v}" for k, v in sorted(dropped.items()))
 
 
 def _summary_line(summary: Mapping[str, Any]) -> str:
@@ -275,3 +384,69 @@ def _summary_line(summary: Mapping[str, Any]) -> str:
     return (f"{len(summary['running'])} running, heights {summary['min_height']}..{summary['max_height']}, "
             f"state roots at the top height: {summary['roots_at_max_height']} ({verdict})")
 
+
+
+# ---------------------------------------------------------------- broker
+
+
+broker_app = typer.Typer(name="broker", no_args_is_help=True,
+                         help="The broker `consortium up` started: status, restart (after a crash), stop.")
+app.add_typer(broker_app, name="broker")
+
+
+@broker_app.command("status")
+def broker_status(
+    home: Annotated[Path, typer.Option(help="Consortium home directory.")] = DEFAULT_HOME,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the broker record as JSON.")] = False,
+) -> None:
+    """Is the recorded broker running and accepting connections? (exit 1 if not)"""
+    from consortium.bus import broker as brokers
+    from consortium.node import launch
+
+    st = brokers.recorded_status(launch.run_dir(home))
+    if st is None:
+        raise UserError(f"no broker recorded in {launch.run_dir(home)} (start the consortium with `consortium up`)")
+    if json_out:
+        emit_json(st)
+    elif st["accepting"]:
+        console.print(f"broker {st['kind']} at {st['url']} (pid {st['pid']}): running")
+    else:
+        what = "running but not accepting connections" if st["running"] else "not running"
+        console.print(f"broker {st['kind']} at {st['url']} (pid {st['pid']}): {what}; "
+                      f"`consortium broker restart --home {home}` starts it again")
+    if not st["accepting"]:
+        raise typer.Exit(1)
+
+
+@broker_app.command("restart")
+def broker_restart(
+    home: Annotated[Path, typer.Option(help="Consortium home directory.")] = DEFAULT_HOME,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the new broker record as JSON.")] = False,
+) -> None:
+    """Start the recorded broker again on the same host, port and kind (e.g. after it
+    crashed while the nodes run: they reconnect by themselves); a running one is stopped first."""
+    from consortium.bus import broker as brokers
+    from consortium.node import launch
+
+    handle = brokers.restart_recorded(home, launch.run_dir(home))
+    out = {"kind": handle.kind, "url": handle.url, "host": handle.host, "port": handle.port, "pid": handle.pid}
+    if json_out:
+        emit_json(out)
+        return
+    console.print(f"broker {handle.kind} restarted at {handle.url} (pid {handle.pid}); nodes reconnect by themselves")
+
+
+@broker_app.command("stop")
+def broker_stop(
+    home: Annotated[Path, typer.Option(help="Consortium home directory.")] = DEFAULT_HOME,
+    json_out: Annotated[bool, typer.Option("--json", help="Print whether a broker was stopped as JSON.")] = False,
+) -> None:
+    """Stop the recorded broker only (nodes keep running and retry until it is back)."""
+    from consortium.bus import broker as brokers
+    from consortium.node import launch
+
+    stopped = brokers.stop_recorded(launch.run_dir(home))
+    if json_out:
+        emit_json({"broker_stopped": stopped})
+        return
+    console.print("broker stopped" if stopped else "no broker was running")

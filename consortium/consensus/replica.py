@@ -73,10 +73,17 @@ class Guard:
 @dataclass(frozen=True, slots=True)
 class Restored:
     """What a restarted replica gets back from its store. The application must
-    already hold the state after `decided` (or genesis state if None)."""
+    already hold the state after `decided` (or genesis state if None).
+
+    `follow_to`: sign nothing (propose, prevote, precommit) until this height is
+    decided. The driver sets it to how far the peers say the chain went: a store
+    restored from an older copy (or whose WAL was lost) has an older guard, and
+    every height up to there may hold a signature of ours the store forgot. The
+    replica follows (syncs, decides from others' certificates) without voting."""
 
     decided: Decided | None
     guard: Guard | None
+    follow_to: int = 0
 
 
 @dataclass
@@ -125,6 +132,11 @@ class Replica:
         self.last: Decided | None = restored.decided if restored else None
         self.guard: Guard | None = restored.guard if restored else None
         self.height = self.last.block.height + 1 if self.last else 1
+        self.follow_to = restored.follow_to if restored else 0
+        # our own signature seen beyond our guard (a certificate, a proof of lock): the
+        # slot, and where we saw it; the guard was raised to it (see _learn_own)
+        self.lost: tuple[int, int, int] | None = None
+        self.lost_where = ""
         self.round = 0
         self.round_step = Step.PROPOSE
         self.waiting = True  # between a decision (or start) and round 0 of the next height
@@ -276,6 +288,9 @@ class Replica:
                 extra[(vote.validator, vote.block_id)] = vote
                 tally[vote.block_id] = tally.get(vote.block_id, 0) + power
             return
+        if vote.validator == self.me:  # checked: a peer cannot send our frames; a POL vote is verified
+            self._learn_own(vote.height, vote.round, Step.PREVOTE if vote.kind == Kind.PREVOTE else Step.PRECOMMIT,
+                            f"our {vote.kind} in a peer's message")
         slot[vote.validator] = vote
         tally[vote.block_id] = tally.get(vote.block_id, 0) + power
         self.h.total[key] = self.h.total.get(key, 0) + power
@@ -313,7 +328,7 @@ class Replica:
 
     def _process(self) -> None:
         """Run the upon-rules until none fires (a fixpoint)."""
-        for _ in range(10_000):
+        for _ in range(limits.upon_rule_firings_max):
             if not self._fire_one():
                 return
         raise LocalError("upon-rules did not reach a fixpoint")
@@ -419,7 +434,7 @@ class Replica:
     def _start_round(self, rnd: int) -> None:
         self.round, self.round_step, self.waiting = rnd, Step.PROPOSE, False
         self._schedule(TK.RETRANSMIT, self._retransmit_ms())
-        if self.validators.proposer(self.height, rnd) != self.me or not self.voting:
+        if self.validators.proposer(self.height, rnd) != self.me or not self.voting or self.following:
             self._schedule(TK.PROPOSE, self._timeout_ms("propose"))
             return
         if not self._may_sign(Step.PROPOSE):
@@ -445,9 +460,29 @@ class Replica:
         self._record_vote(vote)
 
     def _may_sign(self, step: Step) -> bool:
-        """The double-sign guard: never sign at or before the last signed slot."""
+        """The double-sign guard: never sign at or before the last signed slot, nor
+        while following the peers to the height they reported (Restored.follow_to)."""
+        if self.following:
+            return False
         g = self.guard
         return g is None or (self.height, self.round, int(step)) > g.slot
+
+    @property
+    def following(self) -> bool:
+        return self.height <= self.follow_to
+
+    def _learn_own(self, height: int, rnd: int, step: Step, where: str) -> None:
+        """A valid signature of ours for a slot beyond our guard: we signed it before
+        a restart and our store forgot (an older copy, a lost WAL). Raise the guard to
+        it, durably, so that we never sign at or below it again. Never fires for an
+        intact guard: it is persisted before anything it covers is signed."""
+        slot = (height, rnd, int(step))
+        if self.guard is not None and slot <= self.guard.slot:
+            return
+        self.guard = Guard(height, rnd, step, codec.encode([]), b"")
+        self.lost, self.lost_where = slot, where
+        self._count("guard_raised")
+        self._out.append(ev.Persist(height, rnd, step, self.guard.payload, self.guard.lock))
 
     def _persist(self, step: Step, env: codec.Envelope) -> None:
         """Lock and valid value travel with the guard: a validator that forgot its
@@ -620,6 +655,9 @@ class Replica:
             self._count(f"sync_invalid_block_{problem.split()[0]}")
             return False
         self._count("synced_blocks")
+        for c in (d.block.last_commit, cert):  # both verified above
+            if c is not None and any(v == self.me for v, _ in c.signatures):
+                self._learn_own(c.height, c.round, Step.PRECOMMIT, f"our precommit in the certificate of height {c.height}")
         self._decide(d.block, cert)
         return True
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from consortium import limits, proc
-from consortium.bus.endpoint import Endpoint, endpoint
+from consortium.bus.endpoint import Endpoint, check_broker, endpoint
 from consortium.errors import UserError
 from consortium.node.runtime import BLOCK_INTERVAL_ENV
 from consortium.node.status import Status, StatusWatcher
@@ -179,28 +179,49 @@ def forget(rd: Path, ids: list[str] | None = None) -> None:
 def wait_ready(home: Path, url: str, started: Mapping[str, NodeProcess], wait_s: float) -> dict[str, Status]:
     """Fresh status records (from these very processes) of every started node;
     UserError naming the node if one exits first or the time runs out."""
-    return asyncio.run(_wait_ready(endpoint(home, url), started, wait_s, run_dir(home)))
+    fresh, _ = asyncio.run(_wait_ready(endpoint(home, url), started, wait_s, run_dir(home)))
+    return fresh
+
+
+def wait_started(home: Path, url: str, started: Mapping[str, NodeProcess],
+                 wait_s: float) -> tuple[dict[str, Status], dict[str, str]]:
+    """Like wait_ready, but a node that exits (a damaged store, a bad key) does not
+    stop the wait for the others: (fresh records of the running ones, {id: why
+    each exited}). UserError only if the time runs out."""
+    return asyncio.run(_wait_ready(endpoint(home, url), started, wait_s, run_dir(home), tolerate_exits=True))
+
+
+def exit_reason(log: Path) -> str:
+    """Why a node exited: the last `error:` line of its log (the CLI's one-line
+    refusal), else the log's last lines."""
+    tail = proc.log_tail(log)
+    errors = [part for part in tail.split(" | ") if part.startswith("error:")]
+    return errors[-1].removeprefix("error:").strip() if errors else tail
 
 
 async def _wait_ready(ep: Endpoint, started: Mapping[str, NodeProcess], wait_s: float,
-                      rd: Path) -> dict[str, Status]:
+                      rd: Path, tolerate_exits: bool = False) -> tuple[dict[str, Status], dict[str, str]]:
+    await check_broker(ep, "ready")  # an unreachable broker: say so at once, not after wait_s
     watcher = StatusWatcher(ep)
     task = asyncio.create_task(watcher.run())
     deadline = time.monotonic() + wait_s
+    failed: dict[str, str] = {}
     try:
         while True:
             # a retained record may be from an earlier run: only this pid's count
             fresh = {i: s for i, s in watcher.records.items()
                      if i in started and s.info.get("pid") == started[i].pid and s.state == "running"}
-            if len(fresh) == len(started):
-                return fresh
             for ident, node in started.items():
-                if not node.alive():
-                    raise UserError(f"node {ident} exited (code {node.exit_code()}): {proc.log_tail(node.log)}")
+                if ident not in fresh and ident not in failed and not node.alive():
+                    failed[ident] = f"exited (code {node.exit_code()}): {exit_reason(node.log)}"
+                    if not tolerate_exits:
+                        raise UserError(f"node {ident} {failed[ident]}")
+            if len(fresh) + len(failed) == len(started):
+                return fresh, failed
             if time.monotonic() > deadline:
-                missing = sorted(set(started) - set(fresh))
+                missing = sorted(set(started) - set(fresh) - set(failed))
                 raise UserError(f"no status from {', '.join(missing)} within {wait_s:.0f} s (logs in {rd})")
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(limits.node_ready_poll_ms / 1000)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

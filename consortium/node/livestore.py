@@ -12,7 +12,7 @@ Snapshots. The ledger snapshot is the whole state: its cost grows with the
 state (about 1.5 s and 12 MB after 20,000 workload txs on the reference
 machine), so writing it with every block would make block time grow without
 bound. A decided height is committed atomically WITH its state root but, except
-every `snapshot_every_heights` heights, WITHOUT a new snapshot. Booting
+every `limits.snapshot_every_heights` heights, WITHOUT a new snapshot. Booting
 restores the newest snapshot and re-applies the blocks stored after it,
 checking each resulting root against the root stored with the block: the same
 state, since apply_block is deterministic (NodeStore.commit_block with
@@ -25,20 +25,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from consortium import codec
+from consortium import codec, crypto, limits
 from consortium.consensus import events as ev
 from consortium.consensus.app import BlockContext, TxResult
-from consortium.consensus.messages import Block, Certificate, Decided
+from consortium.consensus.messages import ZERO_ID, Block, Certificate, Decided
 from consortium.consensus.replica import Guard
-from consortium.errors import LocalError
+from consortium.consensus.validators import ValidatorSet
+from consortium.errors import ConsortiumError, LocalError
 from consortium.genesis import Genesis
 from consortium.home import load_genesis
 from consortium.ledger import Ledger
 from consortium.store.sqlite import NodeStore
 
-#: A full snapshot about this often (heights; each node at its own phase, see
-#: NodeRuntime._snapshot_due); boot re-applies at most twice this many blocks.
-snapshot_every_heights = 64
 STORE_FILE = "store.db"
 
 
@@ -86,11 +84,18 @@ class LiveStore(NodeStore):
         return Decided(Block.from_wire(codec.decode(row[0])), Certificate.from_wire(codec.decode(row[1])))
 
     def decided_wire(self, height: int) -> dict[str, Any]:
-        """Decided.to_wire() of a stored height (for sync replies)."""
+        """Decided.to_wire() of a stored height (for sync replies); StoreDamaged if
+        the stored block is not the one its id names or does not decode."""
         row = self.block(height)
-        if row is None:
+        info = self.block_info(height)
+        if row is None or info is None:
             raise LocalError(f"height {height} is not in the store")
-        return {"block": codec.decode(row[0]), "certificate": codec.decode(row[1])}
+        if crypto.digest(row[0]) != info[0]:
+            raise self._damaged(height, "block hash differs from its stored id (the block was altered)")
+        try:
+            return {"block": codec.decode(row[0]), "certificate": codec.decode(row[1])}
+        except ConsortiumError as exc:
+            raise self._damaged(height, f"block or certificate does not decode ({exc})") from None
 
     def last_decided(self) -> Decided | None:
         h = self.last_height()
@@ -107,29 +112,110 @@ class LiveStore(NodeStore):
         h, code, detail = decode_results(raw)[index]
         return {"height": height, "index": index, "code": code, "detail": detail, "tx_hash": h.hex()}
 
+    def check(self, genesis: Genesis, validators: ValidatorSet) -> Ledger:
+        """Check the whole store before a node runs on it; the ledger after its last height.
+
+        Every height: the stored id is the block's hash (NodeStore.check_chain),
+        block and certificate decode, the certificate certifies this very block
+        with a quorum of distinct validators (signatures re-verified for the newest
+        `limits.store_check_verify_heights_max` heights), the block links to the
+        previous one (prev_id, last_commit: a quorum certifying that block). Then the double-sign guard decodes,
+        and the ledger restored from the newest snapshot has the state root stored
+        with that height, as has every block replayed after it. The first problem
+        raises StoreDamaged naming the height and what is wrong."""
+        chain = genesis.chain_id
+        verify_from = self.last_height() - limits.store_check_verify_heights_max + 1
+        prev: list[Block | None] = [None]
+
+        def visit(height: int, raw_block: bytes, raw_cert: bytes) -> None:
+            try:
+                block = Block.from_wire(codec.decode(raw_block))
+            except ConsortiumError as exc:
+                raise self._damaged(height, f"block does not decode ({exc})") from None
+            try:
+                cert = Certificate.from_wire(codec.decode(raw_cert))
+            except ConsortiumError as exc:
+                raise self._damaged(height, f"certificate does not decode ({exc})") from None
+            before = prev[0]
+            problem = _link_problem(height, block, cert, before)
+            if problem is None:
+                problem = _certificate_problem(cert, chain, validators, height >= verify_from)
+            if problem is None and before is not None:
+                assert block.last_commit is not None  # _link_problem
+                lc = _certificate_problem(block.last_commit, chain, validators, False)  # checked as a certificate below
+                problem = None if lc is None else f"last_commit (certificate of height {height - 1}): {lc}"
+            if problem is not None:
+                raise self._damaged(height, problem)
+            prev[0] = block
+
+        last = self.check_chain(visit)
+        guard = self.load_guard()
+        if guard is not None:
+            try:
+                self.replica_guard()
+            except ConsortiumError as exc:
+                raise self._damaged(guard.height, f"double-sign guard record does not decode ({exc})") from None
+        return self._restore(genesis, last)
+
     def restore_ledger(self, genesis: Genesis) -> Ledger:
         """The ledger after the last stored height: newest snapshot plus replayed blocks."""
+        return self._restore(genesis, self.last_height())
+
+    def _restore(self, genesis: Genesis, last: int) -> Ledger:
         ledger = Ledger(genesis)
         latest = self.latest()
         start = 0
         if latest is not None:
-            ledger.restore(latest.snapshot)
-            _check_root(ledger, latest.height, latest.state_root, self.path)
+            try:
+                ledger.restore(latest.snapshot)
+            except Exception as exc:  # our own bytes, but read back from a disk
+                raise self._damaged(latest.height, f"snapshot does not restore ({type(exc).__name__}: {exc})") from None
+            self._check_root(ledger, latest.height, latest.state_root, "of the snapshot")
             start = latest.height
-        for h in range(start + 1, self.last_height() + 1):
-            d = self.decided(h)
+        for h in range(start + 1, last + 1):
+            try:
+                d = self.decided(h)
+            except ConsortiumError as exc:
+                raise self._damaged(h, f"block does not decode ({exc})") from None
             info = self.block_info(h)
             assert d is not None and info is not None
             b = d.block
             ledger.apply_block(BlockContext(b.height, b.time_ms, b.proposer), b.txs)
-            _check_root(ledger, h, info[1], self.path)
+            self._check_root(ledger, h, info[1], f"after height {h}")
         return ledger
 
+    def _check_root(self, ledger: Ledger, height: int, expected: bytes, which: str) -> None:
+        if ledger.state_root() != expected:
+            raise self._damaged(height, f"state root {which} differs from the stored one "
+                                "(corrupt store or non-deterministic ledger)")
 
-def _check_root(ledger: Ledger, height: int, expected: bytes, path: Path) -> None:
-    if ledger.state_root() != expected:
-        raise LocalError(f"{path}: state root after height {height} differs from the stored one "
-                         "(corrupt store or non-deterministic ledger)")
+
+def _link_problem(height: int, block: Block, cert: Certificate, prev: Block | None) -> str | None:
+    """How the block at `height` fails to be that height's block, certified, after `prev`."""
+    if block.height != height:
+        return f"the stored block is of height {block.height}"
+    if cert.height != height or cert.block_id != block.id:
+        return "certificate is not for this block"
+    if block.prev_id != (prev.id if prev is not None else ZERO_ID):
+        return "prev_id does not link to the block below (chain broken)"
+    lc = block.last_commit
+    if prev is None:
+        return None if lc is None else "last_commit at height 1"
+    if lc is None or lc.height != height - 1 or lc.block_id != prev.id:
+        return "last_commit does not certify the block below"
+    return None
+
+
+def _certificate_problem(cert: Certificate, chain: str, validators: ValidatorSet, verify: bool) -> str | None:
+    """Certificate.problem, or (verify False) the same without the signature checks."""
+    if verify:
+        problem = cert.problem(chain, validators)
+        return None if problem is None else f"certificate: {problem}"
+    signers = [v for v, _ in cert.signatures]
+    if len(set(signers)) != len(signers) or any(validators.get(v) is None for v in signers):
+        return "certificate: signature by an unknown or repeated validator"
+    power = sum(validators.power(v) for v in signers)
+    return None if power >= validators.quorum else f"certificate: power {power} < quorum {validators.quorum}"
 
 
 def encode_results(results: Sequence[TxResult]) -> bytes:

@@ -1,6 +1,6 @@
 """Live fault injection: a per-node filter on incoming frames, changed at runtime.
 
-A node polls HOME/run/<id>.filter.json (every `poll_ms`) and applies it to
+A node polls HOME/run/<id>.filter.json (every `limits.netfilter_poll_ms`) and applies it to
 every checked frame before the replica sees it:
 
     {"drop": 0.2,              probability (0..1) to drop a frame
@@ -29,15 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from consortium import limits
 from consortium.errors import UserError
 from consortium.types import id_problem
 
 log = logging.getLogger(__name__)
-
-#: How often a node looks at its filter file.
-poll_ms = 250
-#: Longest extra delay a filter may ask for.
-delay_ms_max = 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +64,8 @@ def parse_filter(data: Any) -> NetFilter:
     if isinstance(drop, bool) or not isinstance(drop, (int, float)) or not 0 <= drop <= 1:
         raise UserError("filter field 'drop' must be a number in 0..1")
     delay = data.get("delay_ms", 0)
-    if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= delay_ms_max:
-        raise UserError(f"filter field 'delay_ms' must be an integer in 0..{delay_ms_max}")
+    if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= limits.netfilter_delay_ms_max:
+        raise UserError(f"filter field 'delay_ms' must be an integer in 0..{limits.netfilter_delay_ms_max}")
     block = data.get("block", [])
     if not isinstance(block, list) or any(id_problem(b) is not None for b in block):
         raise UserError("filter field 'block' must be a list of member or party ids")
@@ -81,7 +77,7 @@ def filter_path(run_dir: Path, node_id: str) -> Path:
 
 
 def write_filter(run_dir: Path, node_id: str, f: NetFilter) -> None:
-    """Install `f` on node `node_id` (picked up within poll_ms). Atomic: a node never reads half a file."""
+    """Install `f` on node `node_id` (picked up within limits.netfilter_poll_ms). Atomic: a node never reads half a file."""
     path = filter_path(run_dir, node_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -18,7 +18,7 @@ Theory of operation (the live twin of consortium.sim.node):
   the replica is logged and counted, never fatal: a bad frame cannot stop a node.
 - Timers are wall-clock (monotonic deadlines); `now_ms` given to the replica is
   the wall clock (block times are ledger time).
-- Every `status_interval_ms` a signed STATUS envelope is published retained on
+- Every `limits.status_interval_ms` a signed STATUS envelope is published retained on
   consortium/<chain>/<id>/status: body {"height": last decided height,
   "round": current round, "info": {...}} (see `NodeRuntime.status_info`).
 - SIGTERM / SIGINT: finish the current action list, publish a last status
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from consortium import codec, crypto
+from consortium import codec, crypto, limits
 from consortium.bus.adapter import BusAdapter
 from consortium.bus.endpoint import broker_address
 from consortium.codec import Envelope, Kind
@@ -55,39 +55,16 @@ from consortium.errors import UserError
 from consortium.genesis import Genesis
 from consortium.home import load_credentials, load_genesis, load_key
 from consortium.node.clock import ClockFile
-from consortium.node.livestore import LiveStore, snapshot_every_heights
-from consortium.node.netfilter import FilterFile, filter_path, poll_ms
+from consortium.node.livestore import LiveStore
+from consortium.node.netfilter import FilterFile, filter_path
+from consortium.store.sqlite import StoreDamaged
 
 log = logging.getLogger(__name__)
 
-#: How often the retained status record is refreshed ...
-status_interval_ms = 500
-#: ... and at most how often (a commit triggers one sooner).
-status_gap_ms = 100
-#: A peer counts as seen if a frame from it arrived within this window.
-peer_seen_ms = 3_000
-#: Window over which tx/s is averaged in the status record.
-rate_window_ms = 5_000
-#: Frames handled in a row before the loop yields to the reader and other tasks.
-frames_per_turn_max = 64
-#: Transactions handed to the replica in a row (then timers and votes go first again).
-txs_per_turn_max = 32
-#: Consensus, sync and status frames waiting for the replica; beyond this the oldest go (counted).
-urgent_frames_max = 10_000
-#: Transactions waiting for the replica; beyond this new ones are refused (counted).
-tx_backlog_max = 20_000
-#: Transactions are handed to the replica only while its mempool holds fewer than
-#: this many blocks' worth: the mempool re-checks every pending tx after each
-#: commit, so a huge mempool slows every height down.
-mempool_blocks_max = 4
-#: Longest idle wait of the loop (bounds the reaction time to stop).
-idle_wait_ms = 100
-#: A peer's sync requests are answered at most this often (a flood costs reads).
-sync_serve_interval_ms = 100
-#: How long to wait for the broker before the first Start (then the outbox buffers).
-connect_wait_ms = 5_000
-#: Frames held back by a delay filter at once; beyond this they are dropped (counted).
-delayed_frames_max = 100_000
+# Bounds and timeouts: consortium.limits (node runtime). Transactions are handed
+# to the replica only while its mempool holds fewer than limits.mempool_blocks_max
+# blocks' worth: the mempool re-checks every pending tx after each commit, so a
+# huge mempool slows every height down.
 #: Environment variable: "1" makes SQLite writes run on the event loop's thread
 #: instead of a worker thread (for measuring the difference; see docs/LIVE.md).
 STORE_SYNC_ENV = "CONSORTIUM_STORE_SYNC"
@@ -151,8 +128,8 @@ def timing_params(genesis: Genesis, override_ms: int | None) -> dict[str, int]:
         except ValueError:
             raise UserError(f"{BLOCK_INTERVAL_ENV} must be an integer (ms)") from None
     if override_ms is not None:
-        if not 0 <= override_ms <= 60_000:
-            raise UserError("block interval must be 0..60000 ms")
+        if not 0 <= override_ms <= limits.block_interval_ms_override_max:
+            raise UserError(f"block interval must be 0..{limits.block_interval_ms_override_max} ms")
         params["block_interval_ms"] = override_ms
     return params
 
@@ -182,19 +159,22 @@ class NodeRuntime:
         self._seq = 0
         self._urgent: collections.deque[Envelope] = collections.deque()
         self._txs: collections.deque[Envelope] = collections.deque()
-        self._mempool_high = mempool_blocks_max * self.replica.params["block_txs_max"]
+        self._mempool_high = limits.mempool_blocks_max * self.replica.params["block_txs_max"]
         self._stopping = asyncio.Event()
         self._committed = asyncio.Event()
         self._store_sync = os.environ.get(STORE_SYNC_ENV) == "1"
         members = [m.id for m in self.genesis.members]
-        self._snapshot_phase = members.index(self.id) * snapshot_every_heights // len(members)
+        self._snapshot_phase = members.index(self.id) * limits.snapshot_every_heights // len(members)
         self._peers: dict[str, float] = {}  # sender -> monotonic ms of its last frame
         self._peer_heights: dict[str, int] = {}
+        self._peer_status: dict[str, tuple[int, str, int]] = {}  # member -> (height, state, time_ms) of its record
+        self._lost_reported: tuple[int, int, int] | None = None
         self._sync_served: dict[str, float] = {}
         self._commits: collections.deque[tuple[float, int]] = collections.deque()
         self.txs_committed = 0
         self.filtered: dict[str, int] = {}
         self.errors: dict[str, int] = {}
+        self._refusals_since, self._refusals_sent = 0.0, 0  # TX_REFUSED frames sent in the current second
         self.evidence = 0
         self.gc = GcClock()
         gc.callbacks.append(self.gc)
@@ -203,19 +183,79 @@ class NodeRuntime:
 
     def _boot(self) -> Replica:
         t0 = time.perf_counter()
-        self.ledger = self.store.restore_ledger(self.genesis)
+        try:
+            self.ledger = self.store.check(self.genesis, validator_set(self.genesis))
+        except StoreDamaged as exc:
+            raise StoreDamaged(f"node {self.id} refuses to start: {exc} (restore a good copy of the store, "
+                               f"or remove {self.store.path.parent} to sync the chain again from peers)",
+                               exc.height) from None
         last = self.store.last_decided()
         self.snapshot_height = self.store.snapshot_height()
-        replica = Replica(
-            chain_id=self.chain, validators=validator_set(self.genesis), me=self.id, signer=self.signer,
-            app=self.ledger, params=timing_params(self.genesis, self.opts.block_interval_ms),
-            genesis_time_ms=self.genesis.genesis_time_ms,
-            restored=Restored(last, self.store.replica_guard()),
-        )
+        self._restored = Restored(last, self.store.replica_guard())
+        replica = self._replica(self._restored)
         log.info("%s: booted at height %d (snapshot %d) in %.0f ms, root %s", self.id,
                  last.block.height if last else 0, self.snapshot_height, (time.perf_counter() - t0) * 1000,
                  self.ledger.state_root().hex()[:16])
         return replica
+
+    def _replica(self, restored: Restored) -> Replica:
+        return Replica(
+            chain_id=self.chain, validators=validator_set(self.genesis), me=self.id, signer=self.signer,
+            app=self.ledger, params=timing_params(self.genesis, self.opts.block_interval_ms),
+            genesis_time_ms=self.genesis.genesis_time_ms, restored=restored,
+        )
+
+    async def _learn_chain_height(self) -> None:
+        """Before the first Start: read the peers' status records for
+        limits.boot_listen_ms (the broker hands over the retained ones at once; a
+        running peer refreshes its own within limits.status_interval_ms). If they
+        report a chain beyond our store, the replica follows up to there before it
+        signs anything: our guard may be older than what we signed (a store
+        restored from an older copy, a lost WAL). Other frames wait in the queues."""
+        deadline = mono_ms() + limits.boot_listen_ms
+        while (left := deadline - mono_ms()) > 0:
+            try:
+                env = await self.bus.next_frame(int(left) + 1)
+            except TimeoutError:
+                break
+            if env.kind == Kind.STATUS:
+                await self._on_frame(env)
+            else:
+                self._route(env)
+        target = self._chain_height()
+        ours = self.replica.height - 1
+        if target > ours:
+            log.info("%s: peers report height %d, our store ends at %d: following (signing nothing) up to %d",
+                     self.id, target, ours, target)
+            self.replica = self._replica(Restored(self._restored.decided, self._restored.guard, follow_to=target))
+
+    def _chain_height(self) -> int:
+        """The highest height that running validators holding more than f of the power
+        report (so no f liars can make us wait for a height that does not exist)."""
+        vs = validator_set(self.genesis)
+        now = now_ms()
+        fresh = sorted(((h, vs.power(p)) for p, (h, state, t) in self._peer_status.items()
+                        if p != self.id and state == "running" and now - t <= limits.status_stale_after_ms),
+                       reverse=True)
+        power = 0
+        for height, p in fresh:
+            power += p
+            if power >= vs.skip:
+                return height
+        return 0
+
+    def _report_lost(self) -> None:
+        """Log once per discovery: the store had forgotten signatures of ours."""
+        lost = self.replica.lost
+        if lost is None or lost == self._lost_reported:
+            return
+        self._lost_reported = lost
+        g = self._restored.guard
+        stored = f"height {g.height} round {g.round} {g.step.name.lower()}" if g else "none"
+        log.warning("%s: the double-sign guard of the store was behind what this validator signed: %s "
+                    "(height %d round %d), beyond the stored guard (%s); the store lost state (restored from "
+                    "an older copy? WAL deleted?). Guard raised: nothing will be signed at or below it",
+                    self.id, self.replica.lost_where, lost[0], lost[1], stored)
 
     def _adapter(self) -> BusAdapter:
         cred = load_credentials(self.opts.home).get(self.id) if (self.opts.home / "broker").exists() else None
@@ -236,16 +276,18 @@ class NodeRuntime:
         helpers: list[asyncio.Task[None]] = []
         try:
             async with self.bus:
-                if not await self.bus.wait_connected(connect_wait_ms):
+                if not await self.bus.wait_connected(limits.node_connect_wait_ms):
                     log.warning("%s: broker %s:%d not reachable yet (%s); running on, frames buffered",
                                 self.id, self.host, self.port, self.bus.last_error)
+                else:
+                    await self._learn_chain_height()
                 helpers = [asyncio.create_task(self._status_loop()), asyncio.create_task(self._filter_loop())]
                 if self.opts.parent_pid is not None:
                     helpers.append(asyncio.create_task(self._watch_parent(self.opts.parent_pid)))
-                await self._carry_out(self.replica.step(ev.Start(self.ledger_now())))
+                await self._step(ev.Start(self.ledger_now()))
                 await self._main_loop()
                 await self._publish_status(state="stopped")
-                await asyncio.sleep(0.05)  # let the last status reach the socket
+                await asyncio.sleep(limits.status_flush_ms / 1000)  # let the last status reach the socket
         finally:
             for task in helpers:
                 task.cancel()
@@ -263,10 +305,10 @@ class NodeRuntime:
             await self._fire_due()
             self._pull()
             if self._urgent:
-                for _ in range(min(len(self._urgent), frames_per_turn_max)):
+                for _ in range(min(len(self._urgent), limits.frames_per_turn_max)):
                     await self._on_frame(self._urgent.popleft())
             elif self._txs and len(self.replica.mempool) < self._mempool_high:
-                for _ in range(min(len(self._txs), txs_per_turn_max)):
+                for _ in range(min(len(self._txs), limits.txs_per_turn_max)):
                     await self._on_frame(self._txs.popleft())
             else:
                 await self._wait_frame()
@@ -284,11 +326,11 @@ class NodeRuntime:
 
     def _route(self, env: Envelope) -> None:
         if env.kind != Kind.TX:
-            if len(self._urgent) >= urgent_frames_max:  # newest rounds matter most, like the adapter's queue
+            if len(self._urgent) >= limits.urgent_frames_max:  # newest rounds matter most, like the adapter's queue
                 self._urgent.popleft()
                 self._count_error("urgent_overflow")
             self._urgent.append(env)
-        elif len(self._txs) < tx_backlog_max:
+        elif len(self._txs) < limits.tx_backlog_max:
             self._txs.append(env)
         else:
             self._count_error("tx_backlog_full")
@@ -304,8 +346,8 @@ class NodeRuntime:
     def _idle_ms(self) -> int:
         """Wait for a frame until the next timer or delayed frame is due (capped)."""
         due = [q[0][0] for q in (self._timers, self._delayed) if q]
-        wait = min(due) - mono_ms() if due else idle_wait_ms
-        return max(1, min(idle_wait_ms, int(wait) + 1))
+        wait = min(due) - mono_ms() if due else limits.node_idle_wait_ms
+        return max(1, min(limits.node_idle_wait_ms, int(wait) + 1))
 
     async def _fire_due(self) -> None:
         now = mono_ms()
@@ -319,7 +361,7 @@ class NodeRuntime:
     async def _watch_parent(self, parent: int) -> None:
         """Exit with `consortium up` (not detached): no orphan node if it dies."""
         while os.getppid() == parent:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(limits.parent_poll_ms / 1000)
         log.warning("%s: parent %d is gone; stopping", self.id, parent)
         self.stop()
 
@@ -334,7 +376,7 @@ class NodeRuntime:
                 self.filtered[verdict] = self.filtered.get(verdict, 0) + 1
                 return
             if f.delay_ms > 0:
-                if len(self._delayed) >= delayed_frames_max:
+                if len(self._delayed) >= limits.delayed_frames_max:
                     self.filtered["delay_overflow"] = self.filtered.get("delay_overflow", 0) + 1
                     return
                 self._seq += 1
@@ -347,11 +389,44 @@ class NodeRuntime:
         if env.kind == Kind.STATUS:
             if self.genesis.member(env.sender) is not None:  # a party's "status" means nothing
                 self._peer_heights[env.sender] = env.body["height"]
+                info = env.body["info"]  # a map (codec schema); its values are the peer's word
+                t = info.get("time_ms")
+                self._peer_status[env.sender] = (env.body["height"], str(info.get("state", "")),
+                                                 t if isinstance(t, int) else 0)
             return
         if env.kind == Kind.SYNC_REQUEST:
             await self._serve_sync(env)
             return
+        if env.kind == Kind.TX_REFUSED:  # to this member as a tx submitter: its client reads it, not the node
+            return
+        if env.kind == Kind.TX:
+            rejected = self.replica.mempool.rejected
+            await self._step(ev.Received(env, self.ledger_now()))
+            if self.replica.mempool.rejected != rejected:  # failed admission (not a duplicate, not a full pool)
+                await self._tell_refused(env)
+            return
         await self._step(ev.Received(env, self.ledger_now()))
+
+    async def _tell_refused(self, env: Envelope) -> None:
+        """The submitter learns at once why its tx will never reach a block: a signed
+        TX_REFUSED {tx_hash, code} to the envelope's (authenticated) sender, on
+        consortium/<chain>/<id>/to/<sender>/tx_refused (docs/LIVE.md). Not for a
+        re-sent tx this node already decided (its nonce is used: the block tells);
+        at most limits.tx_refusals_per_s_max a second."""
+        tx = env.body["tx"]
+        h = crypto.digest(tx)
+        now = mono_ms()
+        if now - self._refusals_since >= 1000:
+            self._refusals_since, self._refusals_sent = now, 0
+        if self._refusals_sent >= limits.tx_refusals_per_s_max:
+            self._count_error("tx_refusals_unsent")
+            return
+        code = "TOO_LARGE" if len(tx) > limits.tx_bytes_max else self.ledger.check_tx(tx)
+        if code is None or self.store.tx_result(h) is not None:
+            return
+        self._refusals_sent += 1
+        refusal = codec.seal_envelope(self.chain, self.id, Kind.TX_REFUSED, {"tx_hash": h, "code": code}, self.signer)
+        await self.bus.publish_envelope(refusal, to=env.sender)
 
     async def _step(self, event: ev.Event) -> None:
         try:
@@ -362,15 +437,26 @@ class NodeRuntime:
                 log.exception("%s: replica raised on %s (#%d)", self.id, type(event).__name__, n)
             return
         await self._carry_out(actions)
+        if self.replica.lost is not None:
+            self._report_lost()
 
     async def _serve_sync(self, env: Envelope) -> None:
         last = self._sync_served.get(env.sender, -1e18)
-        if mono_ms() - last < sync_serve_interval_ms:
+        if mono_ms() - last < limits.sync_serve_interval_ms:
             self._count_error("sync_throttled")
             return
         self._sync_served[env.sender] = mono_ms()
-        reply = sync_reply(self.chain, self.id, self.signer, env, self.replica.height - 1,
-                           self.store.decided_wire)
+        top = self.replica.height - 1
+        try:
+            reply = sync_reply(self.chain, self.id, self.signer, env, top, self.store.decided_wire)
+        except StoreDamaged as exc:
+            # A block gone bad under a running node: serve the heights below it, never crash.
+            n = self._count_error("sync_bad_block")
+            if n & (n - 1) == 0:
+                log.error("%s: not serving height %d to %s (#%d): %s", self.id, exc.height, env.sender, n, exc)
+            reply = None
+            if exc.height > max(1, env.body["from_height"]):
+                reply = sync_reply(self.chain, self.id, self.signer, env, exc.height - 1, self.store.decided_wire)
         if reply is not None:
             await self._carry_out([reply])
 
@@ -414,10 +500,10 @@ class NodeRuntime:
                      c.state_root.hex()[:16])
 
     def _snapshot_due(self, height: int) -> bool:
-        """Every snapshot_every_heights heights, each node at its own phase: a
+        """Every limits.snapshot_every_heights heights, each node at its own phase: a
         snapshot stalls its node for a moment (taking it, writing it under the
         store's lock), and nodes stalling one at a time never stall a quorum."""
-        every = snapshot_every_heights
+        every = limits.snapshot_every_heights
         since = height - self.snapshot_height
         return since >= 2 * every or (since >= every // 2 and (height + self._snapshot_phase) % every == 0)
 
@@ -438,9 +524,9 @@ class NodeRuntime:
 
     def tx_per_s(self) -> int:
         now = mono_ms()
-        while self._commits and self._commits[0][0] < now - rate_window_ms:
+        while self._commits and self._commits[0][0] < now - limits.rate_window_ms:
             self._commits.popleft()
-        window = min(rate_window_ms, max(1.0, now - self._started_mono()))
+        window = min(limits.rate_window_ms, max(1.0, now - self._started_mono()))
         return int(sum(n for _, n in self._commits) * 1000 / window)
 
     def _started_mono(self) -> float:
@@ -450,7 +536,7 @@ class NodeRuntime:
         """The status record's info map (canonical msgpack: ints, strings, maps; no floats)."""
         r = self.replica.status()
         now = mono_ms()
-        peers = sorted(p for p, t in self._peers.items() if now - t <= peer_seen_ms and self.genesis.member(p))
+        peers = sorted(p for p, t in self._peers.items() if now - t <= limits.peer_seen_ms and self.genesis.member(p))
         bus = self.bus.stats()
         return {
             "state": state, "time_ms": now_ms(), "started_ms": self.started_ms, "pid": os.getpid(),
@@ -464,8 +550,9 @@ class NodeRuntime:
             "errors": dict(sorted(self.errors.items())), "evidence": self.evidence,
             "counters": {str(k): v for k, v in r["counters"].items()},
             "bus": {"connected": bus["connected"], "connections": bus["connections"], "received": bus["received"],
-                    "published": bus["published"], "pending": bus["pending"], "outbox": bus["outbox"]},
-            "snapshot_height": self.snapshot_height, "gc": self.gc.to_dict(),
+                    "published": bus["published"], "pending": bus["pending"], "outbox": bus["outbox"],
+                    "repeated": bus["repeated"]},
+            "snapshot_height": self.snapshot_height, "gc": self.gc.to_dict(), "follow_to": self.replica.follow_to,
         }
 
     async def _publish_status(self, state: str = "running") -> None:
@@ -475,17 +562,18 @@ class NodeRuntime:
         await self.bus.publish_envelope(env, retain=True)
 
     async def _status_loop(self) -> None:
-        """A record every status_interval_ms, and soon after each commit (at most
-        every status_gap_ms): readers then see every node's newest height, so
+        """A record every limits.status_interval_ms, and soon after each commit (at most
+        every limits.status_gap_ms): readers then see every node's newest height, so
         nodes at one height show it at about the same moment."""
         while True:
             try:
                 await self._publish_status()
             except Exception:  # status is best effort; the node goes on
                 log.exception("%s: status record failed", self.id)
-            await asyncio.sleep(status_gap_ms / 1000)
+            await asyncio.sleep(limits.status_gap_ms / 1000)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._committed.wait(), (status_interval_ms - status_gap_ms) / 1000)
+                await asyncio.wait_for(self._committed.wait(),
+                                       (limits.status_interval_ms - limits.status_gap_ms) / 1000)
             self._committed.clear()
 
     def ledger_now(self) -> int:
@@ -498,7 +586,7 @@ class NodeRuntime:
             self.filter.poll()
             if self.clock.poll():
                 log.info("%s: consortium clock offset now %d ms", self.id, self.clock.offset_ms)
-            await asyncio.sleep(poll_ms / 1000)
+            await asyncio.sleep(limits.netfilter_poll_ms / 1000)
 
 
 def _filter_info(f: FilterFile) -> dict[str, Any]:

@@ -24,20 +24,16 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from consortium import limits
-from consortium.errors import LocalError, UserError
+from consortium import crypto, limits
+from consortium.errors import ConsortiumError, LocalError, UserError
 
 SCHEMA_VERSION = 1
-#: Most blocks one `blocks()` call returns, whatever the caller asks for.
-blocks_per_read_max = 1024
-#: How long a second process may wait for the file lock before we give up.
-busy_timeout_ms = 5_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -67,6 +63,15 @@ CREATE TABLE IF NOT EXISTS guard (
     payload BLOB NOT NULL
 );
 """
+
+
+class StoreDamaged(ConsortiumError):
+    """A store whose content fails its checks (bit rot, a careless hand, a bad copy):
+    not a bug to crash on and not bad input, but a store a node must not run on."""
+
+    def __init__(self, message: str, height: int) -> None:
+        self.height = height
+        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,10 +206,10 @@ class NodeStore:
     def blocks(self, from_h: int, to_h: int, limit: int, bytes_max: int | None = None) -> list[StoredBlock]:
         """Committed blocks with from_h <= height <= to_h, oldest first.
 
-        At most `limit` (capped at blocks_per_read_max) and, when `bytes_max` is
+        At most `limit` (capped at limits.blocks_per_read_max) and, when `bytes_max` is
         given, as many as fit in it (at least one, so sync always progresses)."""
         assert limit >= 1 and from_h >= 0
-        limit = min(limit, blocks_per_read_max)
+        limit = min(limit, limits.blocks_per_read_max)
         with self._lock:
             rows = self._db().execute(
                 "SELECT height, block, certificate FROM blocks WHERE height BETWEEN ? AND ? "
@@ -217,6 +222,50 @@ class NodeStore:
                 break
             out.append(StoredBlock(height, block, cert))
         return out
+
+    def check_chain(self, visit: Callable[[int, bytes, bytes], None] | None = None) -> int:
+        """Walk every committed height, oldest first; the last height.
+
+        Checks what needs no decoding: heights run 1, 2, ... without a gap, each
+        block's stored id is the digest of its stored bytes (a block's id IS the
+        digest of its canonical encoding), ids and roots are digests, and the
+        snapshot belongs to a stored height. `visit(height, block, certificate)`
+        runs for each height in order (the caller's deeper checks). The first
+        problem raises StoreDamaged naming the height."""
+        expected = 1
+        while True:
+            with self._lock:
+                rows = self._db().execute(
+                    "SELECT height, block_id, block, certificate, state_root FROM blocks WHERE height >= ? "
+                    "ORDER BY height LIMIT ?", (expected, limits.blocks_per_read_max)).fetchall()
+            for height, block_id, block, cert, root in rows:
+                if height != expected:
+                    raise self._damaged(expected, "block missing (heights must follow each other)")
+                if not isinstance(block, bytes) or not isinstance(cert, bytes):
+                    raise self._damaged(height, "block or certificate is not a byte string")
+                if not _is_digest(block_id) or not _is_digest(root):
+                    raise self._damaged(height, "block id or state root is not a digest")
+                if crypto.digest(block) != block_id:
+                    raise self._damaged(height, "block hash differs from its stored id (the block was altered)")
+                if visit is not None:
+                    visit(height, block, cert)
+                expected += 1
+            if len(rows) < limits.blocks_per_read_max:
+                break
+        last = expected - 1
+        snap = self.snapshot_row_height()
+        if snap is not None and not 1 <= snap <= last:
+            raise self._damaged(snap, f"snapshot of a height not in the store (last height {last})")
+        return last
+
+    def snapshot_row_height(self) -> int | None:
+        """Height of the snapshot row, whether or not that height is stored (None: no snapshot)."""
+        with self._lock:
+            row = self._db().execute("SELECT height FROM snapshot WHERE id = 0").fetchone()
+        return None if row is None else int(row[0])
+
+    def _damaged(self, height: int, what: str) -> StoreDamaged:
+        return StoreDamaged(f"store {self.path} is damaged at height {height}: {what}", height)
 
     def results(self, height: int) -> bytes | None:
         """The encoded tx results of `height`, or None."""
@@ -262,6 +311,10 @@ def _check_digest(value: bytes, name: str) -> None:
         raise LocalError(f"{name} must be {limits.digest_bytes} bytes")
 
 
+def _is_digest(value: object) -> bool:
+    return isinstance(value, bytes) and len(value) == limits.digest_bytes
+
+
 def _check_forward(current: Guard, new: Guard) -> None:
     if new.position() < current.position():
         raise LocalError(f"double-sign guard would move back from {current.position()} to {new.position()}")
@@ -300,7 +353,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: no implicit transactions, we open them explicitly
         # (_transaction); check_same_thread=False: NodeStore's lock serialises use.
-        return sqlite3.connect(str(path), timeout=busy_timeout_ms / 1000, isolation_level=None,
+        return sqlite3.connect(str(path), timeout=limits.store_busy_timeout_ms / 1000, isolation_level=None,
                                check_same_thread=False)
     except (OSError, sqlite3.Error) as exc:
         raise UserError(f"{path}: cannot open node store ({exc})") from None

@@ -28,6 +28,7 @@ from consortium.node.netfilter import (
     write_filter,
 )
 from consortium.node.runtime import BLOCK_INTERVAL_ENV, timing_params
+from consortium.store.sqlite import StoreDamaged
 from tests.conftest import NODES
 
 
@@ -93,7 +94,7 @@ def test_boot_refuses_a_store_whose_roots_do_not_replay(home: Path, tmp_path: Pa
     bad = ev.Commit(c.block, c.certificate, c.results, crypto.digest(b"not the root"))
     with LiveStore(tmp_path / "s.db", genesis.chain_id, genesis.digest()) as store:
         store.commit(bad, None)
-        with pytest.raises(LocalError, match="state root after height 1"):
+        with pytest.raises(StoreDamaged, match="state root after height 1"):
             store.restore_ledger(genesis)
 
 
