@@ -381,10 +381,12 @@ class Replica:
         if not self._quorum(Kind.PREVOTE, self.round, p.block.id) or not self._valid(p.block):
             return False
         self.h.fired.add(key)
+        # valid first: the Persist that _cast emits carries lock and valid value together,
+        # so a restarted proposer re-proposes v (validRound >= lockedRound, as in the paper)
+        self.valid_value, self.valid_round = p.block, self.round
         if self.round_step == Step.PREVOTE:
             self.locked, self.locked_round = p.block, self.round
             self._cast(Kind.PRECOMMIT, p.block.id)
-        self.valid_value, self.valid_round = p.block, self.round
         return True
 
     def _rule_precommit_nil(self) -> bool:  # L44

@@ -86,8 +86,6 @@ def test_the_lock_survives_a_restart() -> None:
     assert sent_votes(acts, PREVOTE) == [(1, NIL)]
 
 
-@pytest.mark.xfail(strict=True, reason="replica bug: L36 persists the lock before it sets validValue, "
-                   "so the guard's lock snapshot has locked=v but valid=None (see the test docstring)")
 def test_the_valid_value_survives_a_restart() -> None:
     """validValue/validRound travel with the guard like the lock (docs/CONSENSUS.md),
     and validRound >= lockedRound always holds in Algorithm 1. X precommits v in
