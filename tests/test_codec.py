@@ -49,6 +49,7 @@ BODIES = {
     Kind.SYNC_RESPONSE: st.fixed_dictionaries({"blocks": st.lists(values, max_size=3)}),
     Kind.STATUS: st.fixed_dictionaries(
         {"height": u64, "round": u64, "info": st.dictionaries(st.text(max_size=8), values, max_size=4)}),
+    Kind.TX_REFUSED: st.fixed_dictionaries({"tx_hash": b32, "code": st.sampled_from(["ROLE", "BSIG", "TOO_LARGE"])}),
 }
 assert set(BODIES) == set(Kind), "every kind has a body strategy"
 

@@ -68,22 +68,6 @@ OUTBOX_FULL = "outbox_full"
 CLIENT_QUEUE_FULL = "client_queue_full"
 PUBLISH_ERROR = "publish_error"
 
-# Bounds. TODO(limits): these move into consortium.limits.
-#: Checked frames waiting for the node; beyond this the oldest is dropped.
-bus_frames_queued_max = 10_000
-#: Frames published while disconnected, sent on reconnect; beyond this the oldest is dropped.
-bus_outbox_frames_max = 1_000
-#: Recent good frames remembered (by digest) to drop byte-identical replays.
-bus_recent_frames_max = 8_192
-#: paho's own outgoing queue while connected (a stalled broker must not eat our memory).
-bus_client_messages_queued_max = 10_000
-reconnect_delay_ms_min = 50
-reconnect_delay_ms_max = 2_000
-#: MQTT keepalive: a silent (hung, not closed) broker is noticed after 1.5x this.
-keepalive_s = 10
-#: How long one publish may wait for the socket before it counts as failed.
-publish_timeout_ms = 5_000
-
 #: Kinds whose exact repeats are legitimate (periodic status, retried sync requests).
 _REPEATABLE = frozenset({Kind.STATUS, Kind.SYNC_REQUEST})
 _NO_CONNECTION = frozenset({paho.MQTT_ERR_NO_CONN, paho.MQTT_ERR_CONN_LOST})
@@ -128,7 +112,7 @@ class FrameChecker:
 
     def _remember(self, key: bytes) -> None:
         self._recent[key] = None
-        if len(self._recent) > bus_recent_frames_max:
+        if len(self._recent) > limits.bus_recent_frames_max:
             self._recent.popitem(last=False)
 
 
@@ -173,7 +157,7 @@ class BusAdapter:
 
     def __init__(self, *, host: str, port: int, chain_id: str, node_id: str | None,
                  keys: Mapping[str, bytes], username: str | None = None, password: str | None = None,
-                 frames_queued_max: int = bus_frames_queued_max) -> None:
+                 frames_queued_max: int = limits.bus_frames_queued_max) -> None:
         assert frames_queued_max >= 1
         self.host, self.port, self.chain_id, self.node_id = host, port, chain_id, node_id
         self._username, self._password = username, password
@@ -314,7 +298,7 @@ class BusAdapter:
             return False
         try:
             await client.publish(out.topic, out.payload, qos=out.qos, retain=out.retain,
-                                 timeout=publish_timeout_ms / 1000)
+                                 timeout=limits.bus_publish_timeout_ms / 1000)
         except aiomqtt.MqttCodeError as exc:
             if exc.rc in _NO_CONNECTION:
                 self._buffer(out)
@@ -328,7 +312,7 @@ class BusAdapter:
         return True
 
     def _buffer(self, out: _Outgoing) -> None:
-        if len(self._outbox) >= bus_outbox_frames_max:
+        if len(self._outbox) >= limits.bus_outbox_frames_max:
             self._outbox.popleft()
             self._count_unsent(OUTBOX_FULL)
         self._outbox.append(out)
@@ -360,8 +344,8 @@ class BusAdapter:
         client = _PahoClient(
             self._on_raw, hostname=self.host, port=self.port, username=self._username,
             password=self._password, identifier=f"{self.node_id or 'observer'}-{secrets.token_hex(4)}",
-            keepalive=keepalive_s, clean_session=True,
-            max_queued_outgoing_messages=bus_client_messages_queued_max,
+            keepalive=limits.bus_keepalive_ms // 1000, clean_session=True,
+            max_queued_outgoing_messages=limits.bus_client_messages_queued_max,
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],  # small frames, latency-bound
         )
         async with client:
@@ -385,15 +369,15 @@ class BusAdapter:
         while self._outbox:
             out = self._outbox[0]
             await client.publish(out.topic, out.payload, qos=out.qos, retain=out.retain,
-                                 timeout=publish_timeout_ms / 1000)
+                                 timeout=limits.bus_publish_timeout_ms / 1000)
             self._outbox.popleft()
             self.published += 1
 
 
 def _backoff_ms(failures: int) -> float:
-    """Exponential from reconnect_delay_ms_min to reconnect_delay_ms_max, with
+    """Exponential from limits.bus_reconnect_delay_ms_min to _max, with
     jitter so that seven nodes do not reconnect in lockstep."""
     if failures == 0:
-        return reconnect_delay_ms_min
-    ceiling = min(reconnect_delay_ms_max, reconnect_delay_ms_min * 2 ** min(failures, 16))
+        return limits.bus_reconnect_delay_ms_min
+    ceiling = min(limits.bus_reconnect_delay_ms_max, limits.bus_reconnect_delay_ms_min * 2 ** min(failures, 16))
     return random.uniform(ceiling / 2, ceiling)

@@ -4,7 +4,9 @@ connection. Shared by the node runtime, the CLI clients and the benchmarks."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,3 +75,38 @@ def mqtt_client(ep: Endpoint, name: str) -> aiomqtt.Client:
     """A one-shot MQTT connection to `ep` under a unique client id `name-xxxxxxxx`."""
     return aiomqtt.Client(ep.host, ep.port, username=ep.username, password=ep.password,
                           identifier=f"{name}-{secrets.token_hex(4)}", timeout=limits.client_connect_timeout_ms / 1000)
+
+
+def connect_problem(ep: Endpoint, exc: BaseException) -> str:
+    """One line for a failed MQTT connect: the address and the reason in words,
+    e.g. "cannot connect to broker 127.0.0.1:1: connection refused"."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, aiomqtt.MqttCodeError):  # the broker answered and said no (credentials, ACL)
+        why = f"refused by the broker ({exc})"
+    elif isinstance(cause, ConnectionRefusedError):
+        why = "connection refused"
+    elif isinstance(cause, socket.gaierror):
+        why = f"unknown host ({cause.strerror or cause})"
+    elif isinstance(cause, TimeoutError) or "timed out" in str(exc).lower():
+        why = f"no answer within {limits.client_connect_timeout_ms / 1000:g} s"
+    elif isinstance(cause, OSError) and cause.strerror:
+        why = cause.strerror[:1].lower() + cause.strerror[1:]
+    else:
+        why = str(exc) or type(exc).__name__
+    return f"cannot connect to broker {ep.host}:{ep.port}: {why}"
+
+
+async def check_broker(ep: Endpoint, name: str = "probe") -> None:
+    """UserError naming the address and the reason unless the broker accepts an
+    MQTT connection with `ep`'s credentials (at once for a refused connection,
+    within limits.client_connect_timeout_ms for a silent one)."""
+    try:
+        async with mqtt_client(ep, name):
+            pass
+    except aiomqtt.MqttError as exc:
+        raise UserError(connect_problem(ep, exc)) from None
+
+
+def probe_broker(ep: Endpoint) -> None:
+    """`check_broker` for code without an event loop."""
+    asyncio.run(check_broker(ep))

@@ -4,6 +4,7 @@ each member to its own topics (`consortium/<chain>/<member>/#`, home.acl_for).
     consortium/<chain>/<sender>/<kind>                    broadcast
     consortium/<chain>/<sender>/to/<recipient>/<kind>     direct (e.g. sync replies)
     consortium/<chain>/<sender>/status                    retained status (kind "status")
+    consortium/<chain>/<node>/to/<actor>/tx_refused       a node tells a submitter its tx failed admission
 
 The two shapes differ in their number of levels, so an id that happens to be
 "to" cannot make a topic ambiguous.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from consortium import limits
 from consortium.codec import Kind
 from consortium.errors import LocalError, RemoteError
 from consortium.home import topic_root
@@ -21,8 +23,6 @@ from consortium.types import id_problem
 #: Drop reason for a topic that is not one of the shapes above under our chain.
 TOPIC = "topic"
 _DIRECT = "to"
-#: Longest topic we bother to parse: root, two ids, "to", a kind and separators.
-topic_bytes_max = 256
 
 
 def root(chain_id: str) -> str:
@@ -39,6 +39,12 @@ def direct(chain_id: str, sender: str, recipient: str, kind: Kind) -> str:
 
 def status(chain_id: str, sender: str) -> str:
     return broadcast(chain_id, sender, Kind.STATUS)
+
+
+def refusals_for(chain_id: str, actor: str) -> str:
+    """What a tx submitter subscribes to: every node's TX_REFUSED addressed to `actor`
+    (a direct message, so the broker's ACL lets only the node publish it, under its own id)."""
+    return f"{root(chain_id)}/+/{_DIRECT}/{_own_id(actor)}/{Kind.TX_REFUSED}"
 
 
 def subscriptions(chain_id: str, node_id: str | None) -> list[str]:
@@ -61,7 +67,7 @@ class Topic:
 def parse(topic: str, chain_id: str) -> Topic:
     """Read a topic from the wire; RemoteError(TOPIC) unless it is well formed and ours."""
     prefix = root(chain_id) + "/"
-    if len(topic) > topic_bytes_max or not topic.startswith(prefix):
+    if len(topic) > limits.topic_bytes_max or not topic.startswith(prefix):
         raise RemoteError(TOPIC, "not under our chain's root")
     levels = topic[len(prefix):].split("/")
     if len(levels) == 2:

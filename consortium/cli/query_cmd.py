@@ -3,11 +3,14 @@
 The node's state is rebuilt from its SQLite store (newest snapshot plus the
 blocks after it, bus.livestore); nothing goes over the bus, so a query works
 while the consortium runs and after it stopped. `--node` picks the node
-(default: the member whose store is highest). Exit code 1 when not found.
+(default: the member whose store is highest). Exit code 1 when not found
+(a block beyond the chain: "does not exist", with the chain's last height).
+Output: readable `key: value` lines; `--json` prints {node, height, answer}.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -44,13 +47,47 @@ def _store(home: Path, node: str | None) -> tuple[str, LiveStore]:
 
 def _answer(node: str, height: int, answer: Any, json_out: bool, what: str) -> None:
     if answer is None:
-        err_console.print(f"{what}: not found on {node} (height {height})", highlight=False)
+        err_console.print(f"{what}: not found on {node} (chain at height {height})", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     out = {"node": node, "height": height, "answer": answer}
     if json_out:
         emit_json(out)
+        return
+    show = Console(highlight=False, markup=False, soft_wrap=True)
+    show.print(f"{what} (node {node}, chain at height {height})")
+    _print_value(show, answer, "")
+
+
+def _print_value(show: Console, value: Any, pad: str) -> None:
+    """Readable lines, YAML-like: `key: value` per scalar, nested maps indented,
+    each record of a list as an indented `- ` block, other lists comma-separated."""
+    if isinstance(value, dict):
+        for key, v in value.items():
+            if isinstance(v, dict) and v or _records(v):
+                show.print(f"{pad}{key}:")
+                _print_value(show, v, pad + "  ")
+            else:
+                show.print(f"{pad}{key}: {_scalar(v)}")
+    elif _records(value):
+        for record in value:
+            lines = [f"{k}: {_scalar(v)}" for k, v in record.items()]
+            show.print(f"{pad}- " + f"\n{pad}  ".join(lines or ["-"]))
     else:
-        Console().print_json(data=out)
+        show.print(f"{pad}{'none' if value == [] else _scalar(value)}")
+
+
+def _records(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+
+
+def _scalar(v: Any) -> str:
+    if v is None or v == []:
+        return "-"
+    if isinstance(v, list) and all(not isinstance(x, (dict, list)) for x in v):
+        return ", ".join(str(x) for x in v)
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, separators=(",", ":"), sort_keys=True)
+    return str(v)
 
 
 def _ledger_query(home: Path, node: str | None, json_out: bool, what: str,
@@ -128,13 +165,20 @@ def summary(home: Home = DEFAULT_HOME, node: Node = None, json_out: Json = False
 def block(height: Annotated[int, typer.Argument(help="Block height (0: the newest).")],
           home: Home = DEFAULT_HOME, node: Node = None, json_out: Json = False) -> None:
     """A decided block: header, certificate signers, each tx with its result."""
+    if height < 0:
+        raise UserError(f"block height {height}: must be 0 (the newest) or more")
     ident, store = _store(home, node)
     try:
-        h = height or store.last_height()
-        answer = _block_view(store, h)
+        last = store.last_height()
+        h = height or last
+        answer = _block_view(store, h) if 0 < h <= last else None
     finally:
         store.close()
-    _answer(ident, h, answer, json_out, f"block {height}")
+    if answer is None and not 0 < h <= last:
+        err_console.print(f"block {h or height} does not exist: the chain on {ident} ends at height {last}",
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    _answer(ident, last, answer, json_out, f"block {h}")
 
 
 def _block_view(store: LiveStore, height: int) -> dict[str, Any] | None:

@@ -5,9 +5,11 @@
     consortium tx tnt-events --as carrier-sh --file load-events.json
     consortium tx <kind> --as PARTY --body '{...}' | --body-file body.json     (every ledger kind)
 
-Exit code: 0 accepted; 1 rejected (the reason code is printed) or refused
-before sending (malformed body); 2 usage or configuration error; 3 not
-decided within --timeout.
+Exit code: 0 accepted; 1 rejected (the reason code is printed), refused
+before sending (malformed body) or refused by the nodes' admission check
+(reason code and the refusing nodes printed; it reached no block); 2 usage
+or configuration error (also: the broker cannot be reached); 3 not decided
+within --timeout.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from consortium import limits
 from consortium.cli.app import DEFAULT_HOME, app, console, emit_json, err_console
 from consortium.errors import UserError
 
@@ -50,6 +53,8 @@ def _run(kind: str, actor: str, body: dict[str, Any], home: Path, broker: str | 
         raise typer.Exit(EXIT_REJECTED) from None
     out = {"kind": kind, "actor": actor, **outcome.to_dict(), **(extra or {})}
     _report(out, json_out)
+    if outcome.refused:
+        raise typer.Exit(EXIT_REJECTED)
     if outcome.height is None:
         raise typer.Exit(EXIT_TIMEOUT)
     if not outcome.accepted:
@@ -60,14 +65,23 @@ def _report(out: dict[str, Any], json_out: bool) -> None:
     if json_out:
         emit_json(out)
     elif out.get("refused"):
-        err_console.print(f"refused before sending: {out['code']} {out['detail']}", highlight=False)
+        err_console.print(f"refused before sending: {out['code']} {out['detail']}", highlight=False, soft_wrap=True)
+    elif out.get("refused_by"):
+        nodes = out["refused_by"]
+        err_console.print(f"refused by the nodes, in no block: {out['code']} {out['detail']} "
+                          f"(tx {out['tx_hash'][:16]}...; refused by {', '.join(nodes)})",
+                          highlight=False, soft_wrap=True)
     elif not out["decided"]:
-        err_console.print(f"tx {out['tx_hash'][:16]}... not decided within the timeout", highlight=False)
+        why = out["detail"].removeprefix("not decided in time")
+        err_console.print(f"tx {out['tx_hash'][:16]}... not decided within the timeout{why}",
+                          highlight=False, soft_wrap=True)
     elif out["accepted"]:
         extra = f", eBL {out['ebl']}" if "ebl" in out else ""
-        console.print(f"accepted at height {out['height']} (tx {out['tx_hash'][:16]}...{extra})", highlight=False)
+        console.print(f"accepted at height {out['height']} (tx {out['tx_hash'][:16]}...{extra})", highlight=False,
+                      soft_wrap=True)
     else:
-        console.print(f"rejected at height {out['height']}: {out['code']} {out['detail']}", highlight=False)
+        console.print(f"rejected at height {out['height']}: {out['code']} {out['detail']}", highlight=False,
+                      soft_wrap=True)
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -88,7 +102,7 @@ def ebl_issue(
     consignee: Annotated[Optional[str], typer.Option(help="Ledger party of the document's consignee (straight bill).")] = None,
     endorsee: Annotated[Optional[str], typer.Option(help="Ledger party of the document's endorsee (to-order bill).")] = None,
     supersedes: Annotated[Optional[str], typer.Option(help="Id of the voided eBL this amended document reissues.")] = None,
-    home: Home = DEFAULT_HOME, broker: Broker = None, node: Node = None, timeout: Timeout = 30.0,
+    home: Home = DEFAULT_HOME, broker: Broker = None, node: Node = None, timeout: Timeout = limits.tx_wait_ms / 1000,
     json_out: Json = False,
 ) -> None:
     """ISSUE an eBL from a DCSA transport document (the carrier acts; LOAD events must be on the ledger)."""
@@ -106,7 +120,7 @@ def ebl_transfer(
     actor: As,
     ebl: Annotated[str, typer.Option(help="eBL id (its document checksum, 64 hex).")],
     to: Annotated[str, typer.Option(help="Recipient party.")],
-    home: Home = DEFAULT_HOME, broker: Broker = None, node: Node = None, timeout: Timeout = 30.0,
+    home: Home = DEFAULT_HOME, broker: Broker = None, node: Node = None, timeout: Timeout = limits.tx_wait_ms / 1000,
     json_out: Json = False,
 ) -> None:
     """TRANSFER possession of an eBL (the possessor acts)."""
@@ -117,7 +131,7 @@ def ebl_transfer(
 def tnt_events(
     actor: As,
     file: Annotated[Path, typer.Option(help="DCSA Track & Trace events (JSON file: {'events': [...]} or a list).")],
-    home: Home = DEFAULT_HOME, broker: Broker = None, node: Node = None, timeout: Timeout = 30.0,
+    home: Home = DEFAULT_HOME, broker: Broker = None, node: Node = None, timeout: Timeout = limits.tx_wait_ms / 1000,
     json_out: Json = False,
 ) -> None:
     """CARGO_EVENT from a DCSA T&T file (e.g. the LOAD events an ISSUE needs)."""
@@ -138,7 +152,7 @@ def _generic(kind: str) -> Callable[..., None]:
         actor: As,
         body: Annotated[Optional[str], typer.Option(help="The body as a JSON object.")] = None,
         body_file: Annotated[Optional[Path], typer.Option(help="The body in a JSON file.")] = None,
-        home: Home = DEFAULT_HOME, broker: Broker = None, node: Node = None, timeout: Timeout = 30.0,
+        home: Home = DEFAULT_HOME, broker: Broker = None, node: Node = None, timeout: Timeout = limits.tx_wait_ms / 1000,
         json_out: Json = False,
     ) -> None:
         if (body is None) == (body_file is None):

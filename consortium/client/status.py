@@ -23,7 +23,7 @@ async def read_status(ep: Endpoint, expect: set[str], wait_ms: int = limits.stat
     try:
         deadline = time.monotonic() + wait_ms / 1000
         while time.monotonic() < deadline and not expect <= set(watcher.records):
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(limits.status_poll_ms / 1000)
         if not watcher.connected.is_set() and not watcher.records:
             raise UserError(f"cannot read status from broker {ep.host}:{ep.port} ({watcher.error or 'timeout'})")
     finally:

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from consortium import crypto
+from consortium import crypto, limits
 from consortium.bus.broker import Broker, start_broker
-from consortium.bus.endpoint import endpoint
+from consortium.bus.endpoint import endpoint, probe_broker
 from consortium.client.submit import publish_tx
 from consortium.config import default_members_dir
 from consortium.errors import UserError
@@ -27,21 +27,14 @@ from consortium.genesis import DEFAULT_CHAIN_ID
 from consortium.home import init_home, load_genesis, load_key
 from consortium.ledger.ledger import Ledger
 from consortium.node import clock
-from consortium.node.launch import NodeProcess, run_dir, start_node, start_nodes, stop_pids, wait_ready
+from consortium.node.launch import NodeProcess, recorded_nodes, run_dir, start_node, stop_pids, wait_ready
 from consortium.node.livestore import LiveStore, open_existing
 from consortium.node.netfilter import NetFilter, clear_filter, write_filter
-from consortium.node.netfilter import poll_ms as filter_poll_ms
 from consortium.scenario.expect import Facts, TxOutcome
 from consortium.scenario.schema import Scenario, ScenarioStep
 from consortium.scenario.txbuild import TxBuilder
 
-#: real-time bounds of a live run
-ready_wait_s = 90.0
-step_timeout_ms_default = 60_000
-settle_ms = 15_000
-liveness_wait_ms = 90_000
-poll_s = 0.1
-resend_ms = 5_000  # re-publish an undecided tx (a node that was down may have missed it)
+# real-time bounds of a live run: limits.scenario_live_*
 SIM_ONLY = ("byzantine", "duplicate")
 
 
@@ -57,11 +50,31 @@ class LiveBackend:
         self.broker: Broker | None = None
         self.procs: dict[str, NodeProcess] = {}
         self._stores: dict[str, LiveStore] = {}
+        # everything close() looks at exists before anything can fail
+        self.crashed: set[str] = set()
+        self.paused: set[str] = set()
+        self.blocked: set[tuple[str, str]] = set()  # (receiver, sender)
+        self.drop = 0.0
+        self.delay_ms = 0
+        self.outcomes: dict[str, TxOutcome] = {}
+        self._pending: dict[str, tuple[bytes, str, bytes, float]] = {}  # label -> (hash, actor, tx, resend at)
+        self._t0 = time.monotonic()
+        self._last_fault_heights: dict[str, int] | None = None
         try:
             self._start(sc)
+        except UserError as exc:  # stop what started; a temporary home and its logs are gone after close()
+            self.close()
+            raise UserError(self._without_temp_paths(str(exc))) from None
         except BaseException:  # Ctrl-C or SIGTERM during start-up too: stop what started
             self.close()
             raise
+
+    def _without_temp_paths(self, message: str) -> str:
+        """A start-up error must not send the user to a temporary home close() removed."""
+        if not self._own_home or self.keep_home or str(self.home) not in message:
+            return message
+        message = message.replace(f" (logs in {self.rd})", "").replace(str(self.home), "<temporary home>")
+        return f"{message} (the temporary home is removed: `run --live --home DIR` keeps the logs)"
 
     def _start(self, sc: Scenario) -> None:
         init_home(self.home, sc.members_dir or default_members_dir(), DEFAULT_CHAIN_ID, force=True,
@@ -73,17 +86,12 @@ class LiveBackend:
         self._offset_ms = sc.start_ms - _wall_ms()  # ledger time starts at the scenario's start
         clock.write_offset(self.rd, self._offset_ms)
         self.broker = start_broker(self.broker_spec, home=self.home, run_dir=self.rd)
-        self.crashed: set[str] = set()
-        self.paused: set[str] = set()
-        self.blocked: set[tuple[str, str]] = set()  # (receiver, sender)
-        self.drop = 0.0
-        self.delay_ms = 0
-        self.outcomes: dict[str, TxOutcome] = {}
-        self._pending: dict[str, tuple[bytes, str, bytes, float]] = {}  # label -> (hash, actor, tx, resend at)
-        self._t0 = time.monotonic()
-        self._last_fault_heights: dict[str, int] | None = None
-        self.procs = start_nodes(self.home, self.validators, self.broker.url, detach=False)
-        wait_ready(self.home, self.broker.url, self.procs, ready_wait_s)
+        probe_broker(endpoint(self.home, self.broker.url))  # an unreachable broker: say so now, start no node
+        for i, ident in enumerate(self.validators):  # one by one: an interrupt still stops those started
+            if i:
+                time.sleep(limits.node_start_gap_ms / 1000)
+            self.procs[ident] = start_node(self.home, ident, self.broker.url, detach=False)
+        wait_ready(self.home, self.broker.url, self.procs, limits.nodes_ready_wait_ms / 1000)
         if sc.network["loss"]:
             self.drop = sc.network["loss"]
             self._write_filters()
@@ -107,7 +115,7 @@ class LiveBackend:
                 return True
             if time.monotonic() >= deadline:
                 return False
-            time.sleep(poll_s)
+            time.sleep(limits.scenario_live_poll_ms / 1000)
 
     def wait_ms(self, ms: int) -> None:
         self.wait_until(lambda: False, ms)
@@ -168,10 +176,10 @@ class LiveBackend:
         if refused is not None:
             self.outcomes[label] = TxOutcome(refused, 0, "refused before any block")
             return
-        self._pending[label] = (h, actor, tx, time.monotonic() + resend_ms / 1000)
+        self._pending[label] = (h, actor, tx, time.monotonic() + limits.scenario_live_resend_ms / 1000)
         self.outcomes[label] = TxOutcome("PENDING", 0)
         if step.fields.get("wait", True):
-            timeout = int(step.fields.get("timeout_ms", step_timeout_ms_default))
+            timeout = int(step.fields.get("timeout_ms", limits.scenario_live_step_timeout_ms))
             self.wait_until(lambda: self.settled(label), timeout)
 
     def settled(self, label: str) -> bool:
@@ -190,7 +198,7 @@ class LiveBackend:
         for label, (h, actor, tx, at) in list(self._pending.items()):
             if now >= at:
                 self._publish(actor, tx)
-                self._pending[label] = (h, actor, tx, now + resend_ms / 1000)
+                self._pending[label] = (h, actor, tx, now + limits.scenario_live_resend_ms / 1000)
 
     # ------------------------------------------------------------ faults
 
@@ -252,7 +260,7 @@ class LiveBackend:
                 write_filter(self.rd, ident, nf)
             else:
                 clear_filter(self.rd, ident)
-        time.sleep(2 * filter_poll_ms / 1000)  # every node has picked the change up
+        time.sleep(2 * limits.netfilter_poll_ms / 1000)  # every node has picked the change up
 
     def _signal(self, node: str, sig: signal.Signals) -> None:
         proc = self.procs.get(node)
@@ -263,20 +271,20 @@ class LiveBackend:
         except ProcessLookupError:
             return
         if sig == signal.SIGKILL and proc.process is not None:
-            proc.process.wait(timeout=10)
+            proc.process.wait(timeout=limits.node_reap_timeout_ms / 1000)
 
     # ------------------------------------------------------------ the end
 
     def finish(self, builder: TxBuilder) -> Facts:
         for label in list(self._pending):
-            self.wait_until(lambda label=label: self.settled(label), step_timeout_ms_default)  # type: ignore[misc]
+            self.wait_until(lambda label=label: self.settled(label), limits.scenario_live_step_timeout_ms)  # type: ignore[misc]
         top = max(self.heights().values())
-        self.wait_until(lambda: self.min_height() >= top, settle_ms)
+        self.wait_until(lambda: self.min_height() >= top, limits.scenario_live_settle_ms)
         live = True
         if self._last_fault_heights is not None:
             before = self._last_fault_heights
             live = self.wait_until(lambda: all(self.heights()[i] > before.get(i, 0) for i in self._live()),
-                                   liveness_wait_ms)
+                                   limits.scenario_live_liveness_wait_ms)
         agreement, self._violations = self._agreement()
         return Facts(ledger=self._best_ledger(), txs=dict(self.outcomes), min_height=self.min_height(),
                      agreement=agreement, liveness=live, evidence=self._evidence(), max_round=self._max_round(),
@@ -332,24 +340,32 @@ class LiveBackend:
         return digest.hexdigest()
 
     def close(self) -> None:
-        for s in self._stores.values():
-            s.close()
-        self._stores.clear()
-        for ident in list(self.paused):
-            self._signal(ident, signal.SIGCONT)
-        alive = {i: p.pid for i, p in self.procs.items() if p.alive()}
-        if alive:
-            stop_pids(alive)
-        for p in self.procs.values():
-            if p.process is not None:
-                try:
-                    p.process.wait(timeout=10)
-                except Exception:  # noqa: BLE001 - best effort on the way out
-                    p.process.kill()
-        if self.broker is not None:
-            self.broker.stop()
-        if self._own_home and not self.keep_home:
-            shutil.rmtree(self.home, ignore_errors=True)
+        """Stop nodes and broker, remove a temporary home. Works from any point of
+        start-up (also after a failure or an interrupt there), and is idempotent;
+        the home goes even if stopping is interrupted (nodes then follow their
+        parent's exit by themselves: --parent-pid)."""
+        try:
+            for s in self._stores.values():
+                s.close()
+            self._stores.clear()
+            for ident in list(self.paused):
+                self._signal(ident, signal.SIGCONT)
+            alive = {i: p.pid for i, p in self.procs.items() if p.alive()}
+            if self.rd.is_dir():  # a node interrupted between its start and self.procs
+                alive.update({i: pid for i, pid in recorded_nodes(self.rd).items() if i not in self.procs})
+            if alive:
+                stop_pids(alive)
+            for p in self.procs.values():
+                if p.process is not None:
+                    try:
+                        p.process.wait(timeout=limits.node_reap_timeout_ms / 1000)
+                    except Exception:  # noqa: BLE001 - best effort on the way out
+                        p.process.kill()
+            if self.broker is not None:
+                self.broker.stop()
+        finally:
+            if self._own_home and not self.keep_home:
+                shutil.rmtree(self.home, ignore_errors=True)
 
 
 def _wall_ms() -> int:

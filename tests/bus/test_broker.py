@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from consortium import limits
-from consortium import proc
+from consortium import limits, proc
 from consortium.bus import broker as brokers
 from consortium.errors import UserError
 from tests.bus.conftest import CHAIN, Home, mosquitto_missing, start
