@@ -256,3 +256,5 @@ explore_replay_violations_max = 5  # failing schedules shrunk and written per ex
 explore_default_nodes_min = 4  # `explore --nodes` default range: small consortia run fastest ...
 explore_default_nodes_max = 7  # ... and n <= 7 already covers f = 1 and f = 2
 explore_power_max = 20  # generated unequal voting powers are 1..this
+explore_quick_restart_ms_max = 600  # virtual: half the generated crashes restart within this (same height,
+#   often the same round: what the double-sign guard is for); the others last up to explore_fault_duration_ms_max

@@ -1,5 +1,6 @@
 """Command registrations. Each command lives in its own module under cli/."""
 
+from consortium.cli import explore_cmd as explore_cmd  # noqa: F401
 from consortium.cli import init_cmd, sim_cmd  # noqa: F401
 from consortium.cli import live_bench_cmd as live_bench_cmd  # noqa: F401
 from consortium.cli import live_cmd as live_cmd  # noqa: F401

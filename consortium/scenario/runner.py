@@ -80,6 +80,13 @@ def run(sc: Scenario, *, backend: str = "sim", seed: int | None = None, trace: P
     sc = dataclasses.replace(sc, seed=seed)  # the scenario as run (traces store it)
     check_references(sc)
     check_liveness(sc)
+    if sc.sim is not None:  # a synthetic consortium ([sim]): one simulator run, judged by its checkers
+        from consortium.scenario.sim_backend import run_synthetic
+
+        synthetic = run_synthetic(sc, seed, progress)
+        if trace is not None:
+            write_trace(trace, sc, synthetic)
+        return synthetic
     be, genesis, keys = _backend(sc, backend, seed, live or {})
     events = []
     try:  # from here on, whatever fails: close() stops live processes and removes a temporary home

@@ -29,16 +29,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from consortium import limits
 from consortium.errors import UserError
 from consortium.genesis import DEFAULT_GENESIS_TIME_MS
 from consortium.scenario.shapes import KINDS, path_problem
 from consortium.sim.byzantine import BEHAVIOURS
 
 FAULTS = ("crash", "restart", "pause", "resume", "isolate", "partition", "heal", "drop", "duplicate",
-          "delay", "byzantine", "advance", "broker-restart")
+          "delay", "byzantine", "advance", "broker-restart", "skew")
 EXPECT_KINDS = ("ebl", "ebl_ref", "lc", "financing", "consent", "data", "party", "collateral", "tx",
                 "consensus", "share")
-_TOP = {"name", "description", "seed", "start", "backends", "consortium", "network", "step", "expect"}
+_TOP = {"name", "description", "seed", "start", "backends", "consortium", "network", "step", "expect", "sim"}
+#: [sim]: a synthetic simulator consortium (what `consortium explore` writes; see _sim)
+_SIM = {"nodes", "powers", "heights", "tx_per_s", "byzantine"}
+SIM_ONLY_FAULTS = ("skew",)
 _STEP_ACTIONS = ("tx", "fault", "wait_ms", "wait_height", "wait_for")
 _STEP_COMMON = {"label", "at_ms", "after_height", "note"}
 _TX_FIELDS = {"tx", "as", "body", "document", "reference", "issue_to", "consignee", "endorsee", "supersedes",
@@ -48,7 +52,8 @@ _FAULT_FIELDS = {"fault", "node", "groups", "symmetric", "value", "behaviour"}
 _FAULT_ARGS: dict[str, set[str]] = {
     "crash": {"node"}, "restart": {"node"}, "pause": {"node"}, "resume": {"node"}, "isolate": {"node"},
     "partition": {"groups", "symmetric"}, "heal": set(), "drop": {"value"}, "duplicate": {"value"},
-    "delay": {"value"}, "byzantine": {"node", "behaviour"}, "advance": {"value"}, "broker-restart": set()}
+    "delay": {"value"}, "byzantine": {"node", "behaviour"}, "advance": {"value"}, "broker-restart": set(),
+    "skew": {"node", "value"}}
 assert set(_FAULT_ARGS) == set(FAULTS) and set().union(*_FAULT_ARGS.values()) == _FAULT_FIELDS - {"fault"}
 #: tx step fields that only some kinds use (txbuild's helpers); elsewhere they would be ignored
 _TX_KIND_FIELDS = {**dict.fromkeys(("document", "reference", "issue_to", "consignee", "endorsee", "supersedes",
@@ -100,6 +105,7 @@ class Scenario:
     steps: tuple[ScenarioStep, ...]
     expects: tuple[Expect, ...]
     text: str = field(repr=False, default="")  # the file as read, kept in traces for replay
+    sim: dict[str, Any] | None = None  # [sim]: a synthetic consortium on the simulator's KV app (see _sim)
 
 
 def load(path: Path) -> Scenario:
@@ -135,11 +141,66 @@ def parse(text: str, *, source: str, base: Path) -> Scenario:
             raise UserError(f"{st.where(source)}: field 'wait_for' names no earlier step "
                             f"({st.fields['wait_for']!r})")
     expects = tuple(_expect(i, e, source, set(labels)) for i, e in enumerate(_tables(data, "expect", source)))
+    for st in steps:
+        if st.action == "fault" and st.fields["fault"] in SIM_ONLY_FAULTS and "live" in backends:
+            raise UserError(f"{st.where(source)}: a {st.fields['fault']} fault runs on the simulator only "
+                            "(set backends = [\"sim\"])")
+    sim = _sim(data, source, backends, steps, expects) if "sim" in data else None
     sc = Scenario(name=name, description=str(data.get("description", "")), source=source, seed=seed,
                   backends=backends, start_ms=_start(data, source), members_dir=members_dir,
-                  network=_network(data, source), steps=steps, expects=expects, text=text)
+                  network=_network(data, source), steps=steps, expects=expects, text=text, sim=sim)
     check_liveness(sc)
     return sc
+
+
+def _sim(data: dict[str, Any], source: str, backends: tuple[str, ...], steps: tuple[ScenarioStep, ...],
+         expects: tuple[Expect, ...]) -> dict[str, Any]:
+    """[sim]: the simulator's synthetic consortium (validators sh-1, hk-1, sh-2, ... alternating
+    Shanghai / Hong Kong) running its key-value application, with Byzantine members from the
+    start; steps are faults at fixed virtual times (scheduled before the run, exactly as
+    `consortium explore` ran them); expectations are consensus facts. The run goes on until
+    every honest node reaches `heights` and liveness after the last fault is observed."""
+    table = data["sim"]
+    where = f"{source}: [sim]"
+    if not isinstance(table, dict):
+        raise UserError(f"{source}: 'sim' must be a table ([sim])")
+    _no_unknown(table, _SIM, f"{where}:")
+    if backends != ("sim",):
+        raise UserError(f"{where}: a synthetic consortium runs on the simulator only (set backends = [\"sim\"])")
+    if "consortium" in data:
+        raise UserError(f"{where}: give either [sim] (a synthetic consortium) or [consortium], not both")
+    n = _req(table, "nodes", int, where)
+    if not 1 <= n <= limits.sim_nodes_max:
+        raise UserError(f"{where}: field 'nodes' must be 1..{limits.sim_nodes_max}")
+    powers = table.get("powers", [10] * n)
+    if not (isinstance(powers, list) and len(powers) == n
+            and all(isinstance(p, int) and not isinstance(p, bool) and p >= 1 for p in powers)):
+        raise UserError(f"{where}: field 'powers' must list {n} whole numbers >= 1")
+    heights = table.get("heights", 10)
+    tx = table.get("tx_per_s", 20)
+    for name, v, lo in (("heights", heights, 1), ("tx_per_s", tx, 0)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            raise UserError(f"{where}: field '{name}' must be a whole number >= {lo}")
+    ids = [f"{'sh' if i % 2 == 0 else 'hk'}-{i // 2 + 1}" for i in range(n)]  # = sim.core.synthetic_nodes
+    byz = table.get("byzantine", {})
+    if not isinstance(byz, dict):
+        raise UserError(f"{where}: field 'byzantine' must be a table of node = behaviour")
+    for node, b in byz.items():
+        if node not in ids:
+            raise UserError(f"{where}: byzantine node {node!r} is not one of {', '.join(ids)}")
+        if b not in BEHAVIOURS:
+            raise UserError(f"{where}: byzantine {node} = {b!r}: behaviour must be one of {', '.join(BEHAVIOURS)}")
+    for st in steps:
+        if st.action != "fault" or st.at_ms is None:
+            raise UserError(f"{st.where(source)}: with [sim], every step is a fault with 'at_ms'")
+        named = [st.fields.get("node", "")] + [x for g in st.fields.get("groups", []) for x in g]
+        for node in named:
+            if node and node not in ids:
+                raise UserError(f"{st.where(source)}: node {node!r} is not one of {', '.join(ids)}")
+    for e in expects:
+        if e.what != "consensus":
+            raise UserError(f"{source}: expect {e.index + 1}: with [sim], expectations are consensus facts")
+    return {"nodes": n, "powers": list(powers), "heights": heights, "tx_per_s": tx, "byzantine": dict(byz)}
 
 
 def _no_unknown(table: dict[str, Any], allowed: set[str], where: str, noun: str = "field") -> None:
@@ -310,6 +371,11 @@ def _check_fault(s: dict[str, Any], where: str) -> None:
         v = s.get("value")
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0 or (f in ("drop", "duplicate") and v > 1):
             raise UserError(f"{where}: field 'value' must be a number (probability 0..1 for {f}; ms otherwise)")
+    if f == "skew":
+        v = s.get("value")
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or abs(v) > limits.sim_skew_ms_max:
+            raise UserError(f"{where}: field 'value' must be a clock skew in ms within "
+                            f"+-{limits.sim_skew_ms_max}")
     if f == "byzantine" and s.get("behaviour") not in BEHAVIOURS:
         got = s.get("behaviour")
         raise UserError(f"{where}: field 'behaviour' must be one of {', '.join(BEHAVIOURS)}, got {got!r}"
@@ -365,7 +431,8 @@ def as_data(sc: Scenario) -> dict[str, Any]:
             "network": _to_json(sc.network),
             "steps": [{"label": s.label, "action": s.action, "at_ms": s.at_ms, "after_height": s.after_height,
                        "fields": _to_json(s.fields)} for s in sc.steps],
-            "expects": [{"what": e.what, "fields": _to_json(e.fields)} for e in sc.expects]}
+            "expects": [{"what": e.what, "fields": _to_json(e.fields)} for e in sc.expects],
+            **({"sim": _to_json(sc.sim)} if sc.sim is not None else {})}
 
 
 def from_data(data: dict[str, Any], *, source: str, text: str = "") -> Scenario:
@@ -378,7 +445,7 @@ def from_data(data: dict[str, Any], *, source: str, text: str = "") -> Scenario:
         steps=tuple(ScenarioStep(i, s["label"], s["action"], s["at_ms"], s["after_height"], _from_json(s["fields"]))
                     for i, s in enumerate(data["steps"])),
         expects=tuple(Expect(i, e["what"], _from_json(e["fields"])) for i, e in enumerate(data["expects"])),
-        text=text)
+        text=text, sim=_from_json(data["sim"]) if data.get("sim") is not None else None)
 
 
 _TIME_TYPES: dict[str, Any] = {"datetime": dt.datetime, "date": dt.date, "time": dt.time}

@@ -4,9 +4,9 @@ steps injected at their virtual times or heights, seeded and replayable."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from consortium import crypto
+from consortium import crypto, limits
 from consortium.consensus.app import Application
 from consortium.errors import UserError
 from consortium.genesis import Genesis
@@ -15,13 +15,12 @@ from consortium.ledger.ledger import Ledger
 from consortium.scenario.expect import Facts, TxOutcome
 from consortium.scenario.schema import Scenario, ScenarioStep
 from consortium.scenario.txbuild import TxBuilder
-from consortium.sim.core import NodeSpec, SimConfig, Simulation
+from consortium.sim.core import NodeSpec, SimConfig, Simulation, synthetic_nodes
 from consortium.sim.faults import Fault
 from consortium.sim.network import DEFAULT_LINKS, LinkModel
 
-#: how long (virtual) a tx step waits for its block, and a height step for its height
-step_timeout_ms_default = 120_000
-settle_ms = 3_000  # after the last step: let every node commit the last blocks
+if TYPE_CHECKING:
+    from consortium.scenario.runner import ScenarioResult
 
 
 def links_for(network: dict[str, Any]) -> dict[tuple[str, str], LinkModel]:
@@ -95,7 +94,7 @@ class SimBackend:
             self.outcomes[label] = TxOutcome("PENDING", 0)
             self._pending[label] = h
             return
-        timeout = int(step.fields.get("timeout_ms", step_timeout_ms_default))
+        timeout = int(step.fields.get("timeout_ms", limits.scenario_sim_step_timeout_ms))
         self.wait_until(self._decided(h), timeout)
         self._record(label, h)
 
@@ -130,11 +129,11 @@ class SimBackend:
 
     def finish(self, builder: TxBuilder) -> Facts:
         for label in list(self._pending):
-            self.wait_until(lambda label=label: self.settled(label), step_timeout_ms_default)  # type: ignore[misc]
+            self.wait_until(lambda label=label: self.settled(label), limits.scenario_sim_step_timeout_ms)  # type: ignore[misc]
             if label in self._pending:
                 self._record(label, self._pending.pop(label))
         top = max(n.height for n in self.sim.nodes.values())
-        self.wait_until(lambda: self.min_height() >= top, settle_ms)
+        self.wait_until(lambda: self.min_height() >= top, limits.scenario_sim_settle_ms)
         if self.sim.liveness_expected() and (self.sc.steps and any(s.action == "fault" for s in self.sc.steps)):
             self.wait_until(self.sim.liveness_met, self.sim.liveness_bound_ms())
         r = self.sim.finish()
@@ -153,3 +152,47 @@ class SimBackend:
 
     def trace_digest(self) -> str:
         return self.sim.trace_digest()
+
+
+# ------------------------------------------------------------------ [sim]: a synthetic consortium
+
+
+def synthetic_config(sc: Scenario, seed: int) -> SimConfig:
+    """The simulator run a [sim] scenario describes: its fault steps scheduled up front at
+    their virtual times (as `consortium explore` ran them, so the replay is exact)."""
+    assert sc.sim is not None
+    s = sc.sim
+    faults = [Fault(0, "drop", value=sc.network["loss"])] if sc.network["loss"] else []
+    for step in sc.steps:
+        f = step.fields
+        assert step.at_ms is not None
+        faults.append(Fault(step.at_ms, f["fault"], node=f.get("node", ""),
+                            groups=tuple(tuple(g) for g in f.get("groups", ())),
+                            symmetric=f.get("symmetric", True), value=float(f.get("value", 0.0)),
+                            behaviour=f.get("behaviour", "")))
+    return SimConfig(nodes=synthetic_nodes(s["nodes"], list(s["powers"])), seed=seed, heights=s["heights"],
+                     byzantine={k: v for k, v in s["byzantine"].items() if v != "none"}, faults=faults,
+                     tx_per_s=s["tx_per_s"], links=links_for(sc.network))
+
+
+def run_synthetic(sc: Scenario, seed: int, progress: Callable[[int, int, str], None] | None = None
+                  ) -> ScenarioResult:
+    """Run a [sim] scenario to its end; the checkers' verdict decides, with any consensus expectations."""
+    from consortium.scenario.expect import evaluate
+    from consortium.scenario.runner import ScenarioResult
+
+    sim = Simulation(synthetic_config(sc, seed))
+    r = sim.run(None if progress is None else (lambda h, n: progress(h, n, f"height {h}")))
+    events = [{"step": st.label, "action": "fault", "at_ms": st.at_ms, "done_ms": st.at_ms,
+               "fault": st.fields["fault"], "node": st.fields.get("node", "")} for st in sc.steps]
+    c = sim.checkers
+    blocks = [{"height": h, "block": c.decided[h].hex(), "state_root": c.roots[h].hex()} for h in sorted(c.roots)]
+    checks = r.checks["checks"]
+    facts = Facts(ledger=None, txs={}, min_height=sim.min_height(),  # type: ignore[arg-type]
+                  agreement=checks["agreement"] == "ok" and checks["state_root"] == "ok",
+                  liveness=sim.liveness_met(), evidence=r.evidence_committed, max_round=r.max_round)
+    rows = evaluate(sc.expects, facts, lambda v: v)
+    final = {"height": sim.min_height(), "agreement": facts.agreement, "heights": r.heights,
+             "liveness": r.liveness, "evidence": r.evidence_committed}
+    return ScenarioResult(sc.name, "sim", seed, rows, events, blocks, sim.checkers.summary(), r.trace_digest,
+                          final=final)
