@@ -239,7 +239,7 @@ class Replica:
         """A peer still works on an earlier round of our height (it restarted, or
         missed messages). Send it, once, what we signed in that round: with our
         votes it can reach the round's timeouts and follow us (the paper's
-        gossip does the same)."""
+        gossip does the same). Once per retransmit period (see _retransmit)."""
         if (peer, rnd) in self.h.helped or peer == self.me:
             return
         self.h.helped.add((peer, rnd))
@@ -675,7 +675,13 @@ class Replica:
     def _retransmit(self) -> None:
         """Re-send what we signed in this round. The paper assumes messages are
         eventually delivered (gossip); on a lossy link this resend is what makes
-        that true. Identical signed bytes: never a second signature."""
+        that true. Identical signed bytes: never a second signature.
+
+        Help to lagging peers is also renewed once per period: a peer whose one
+        helping send was lost (a partition) would otherwise never get our votes of
+        its round again, and with too little power ahead of it to skip (L55) it
+        stalls (found by `consortium explore`, seed 236)."""
+        self.h.helped.clear()
         for env in self._signed_in_round(self.round):
             self._out.append(ev.Broadcast(env))
         self._schedule(TK.RETRANSMIT, self._retransmit_ms())
