@@ -14,6 +14,11 @@ a Coalition rewrites its outgoing frames. Behaviours:
   replay       re-send old frames (earlier heights) alongside the real ones
   malformed    send random bytes alongside the real frames
   invalid-tx   as proposer, slip a never-valid transaction into the block
+  bad-sync     answer sync requests with lies: each block swapped for a forged twin
+               (another block time, so another id) under a certificate naming the
+               twin, carrying the real block's signatures or, every other block,
+               none; everything else honest. A node that accepts synced
+               blocks without checking their certificate forks.
 """
 
 from __future__ import annotations
@@ -23,10 +28,10 @@ from dataclasses import dataclass, field, replace
 
 from consortium import codec, crypto, limits
 from consortium.codec import Kind
-from consortium.consensus.messages import Block, Proposal, Vote, sign_proposal, sign_vote
+from consortium.consensus.messages import Block, Decided, Proposal, Vote, sign_proposal, sign_vote
 
 BEHAVIOURS = ("none", "equivocate", "double-vote", "withhold", "forge", "wrong-chain", "replay",
-              "malformed", "invalid-tx")
+              "malformed", "invalid-tx", "bad-sync")
 
 Send = tuple[list[str] | None, bytes]  # (recipients or None for everyone, frame)
 
@@ -60,6 +65,8 @@ class Coalition:
         b = self.behaviour(node)
         frame = env.encode()
         honest_send: list[Send] = [([to] if to else None, frame)]
+        if b == "bad-sync":
+            return self._bad_sync(node, env, to) if env.kind == Kind.SYNC_RESPONSE else honest_send
         if b == "none" or env.kind in (Kind.SYNC_REQUEST, Kind.SYNC_RESPONSE, Kind.TX, Kind.STATUS):
             return honest_send
         handler = getattr(self, "_" + b.replace("-", "_"))
@@ -120,6 +127,18 @@ class Coalition:
         junk = bytes(self.rng.randrange(256) for _ in range(self.rng.randrange(1, 200)))
         cut = frame[: self.rng.randrange(len(frame))]
         return [(None, frame), (None, junk), (None, cut)]
+
+    def _bad_sync(self, node: str, env: codec.Envelope, to: str | None) -> list[Send]:
+        forged = []
+        for i, wire in enumerate(env.body["blocks"]):
+            d = Decided.from_wire(wire)
+            twin = replace(d.block, time_ms=d.block.time_ms + 1, id=b"")
+            cert = replace(d.certificate, block_id=twin.id)  # the real signatures, now over nothing
+            if i % 2:
+                cert = replace(cert, signatures=())
+            forged.append(Decided(twin, cert).to_wire())
+        lie = codec.seal_envelope(self.chain_id, node, Kind.SYNC_RESPONSE, {"blocks": forged}, self.signers[node])
+        return [([to] if to else None, lie.encode())]
 
     def _invalid_tx(self, node: str, env: codec.Envelope, to: str | None, frame: bytes) -> list[Send]:
         if env.kind != Kind.PROPOSAL:
