@@ -51,6 +51,7 @@ from consortium.genesis import Genesis
 from consortium.home import init_home, load_genesis
 from consortium.node import launch
 from consortium.node.livestore import LiveStore, decode_results
+from consortium.node.runtime import validator_set
 
 CHAIN = "bench-1"
 
@@ -137,7 +138,7 @@ async def _run(opts: BenchOptions, home: Path, genesis: Genesis, progress: Calla
             block_interval_ms=opts.block_interval_ms, profile=opts.profile))
         await asyncio.to_thread(launch.wait_ready, home, broker.url, nodes, limits.bench_ready_wait_ms / 1000)
         ep = endpoint(home, broker.url)
-        decisions = Decisions(_validators(genesis))
+        decisions = Decisions(validator_set(genesis))
         observer = asyncio.create_task(_observe(ep, decisions))
         progress(f"pre-signing transactions in {opts.loaders} load processes")
         loaders, outs = await _start_loaders(opts, home, broker.url)
@@ -169,12 +170,6 @@ async def _run(opts: BenchOptions, home: Path, genesis: Genesis, progress: Calla
         launch.stop_pids({i: n.pid for i, n in nodes.items()},
                          processes={i: n.process for i, n in nodes.items() if n.process is not None})
         broker.stop()
-
-
-def _validators(genesis: Genesis) -> ValidatorSet:
-    from consortium.node.runtime import validator_set
-
-    return validator_set(genesis)
 
 
 async def _observe(ep: Endpoint, decisions: Decisions) -> None:

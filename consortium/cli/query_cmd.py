@@ -1,7 +1,7 @@
 """`consortium query ...`: read one node's store and answer with the ledger's queries.
 
 The node's state is rebuilt from its SQLite store (newest snapshot plus the
-blocks after it, bus.livestore); nothing goes over the bus, so a query works
+blocks after it, node.livestore); nothing goes over the bus, so a query works
 while the consortium runs and after it stopped. `--node` picks the node
 (default: the member whose store is highest). Exit code 1 when not found
 (a block beyond the chain: "does not exist", with the chain's last height).

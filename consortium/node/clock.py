@@ -14,8 +14,9 @@ ledger time without firing any timeout. A missing file means offset 0.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from consortium import proc
 
 CLOCK_FILE = "clock.json"
 
@@ -27,10 +28,7 @@ def clock_path(run_dir: Path) -> Path:
 def write_offset(run_dir: Path, offset_ms: int) -> None:
     """Atomic: a node never reads half a file."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = clock_path(run_dir)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"offset_ms": int(offset_ms)}) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    proc.write_atomic(clock_path(run_dir), json.dumps({"offset_ms": int(offset_ms)}) + "\n")
 
 
 def read_offset(run_dir: Path) -> int:

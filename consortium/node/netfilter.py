@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from consortium import limits
+from consortium import limits, proc
 from consortium.errors import UserError
 from consortium.types import id_problem
 
@@ -80,9 +79,7 @@ def write_filter(run_dir: Path, node_id: str, f: NetFilter) -> None:
     """Install `f` on node `node_id` (picked up within limits.netfilter_poll_ms). Atomic: a node never reads half a file."""
     path = filter_path(run_dir, node_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(f.to_dict()) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    proc.write_atomic(path, json.dumps(f.to_dict()) + "\n")
 
 
 def clear_filter(run_dir: Path, node_id: str) -> None:

@@ -2,7 +2,7 @@
 
 Theory of operation (the live twin of consortium.sim.node):
 - Boot: genesis and the member's key from HOME; the SQLite store
-  HOME/nodes/<id>/store.db (bus.livestore); the Ledger restored from the newest
+  HOME/nodes/<id>/store.db (node.livestore); the Ledger restored from the newest
   snapshot plus the blocks stored after it; the Replica with Restored(last
   decided block, double-sign guard). Then Start.
 - One loop owns the replica. It takes, in this order of priority, due timers,
@@ -13,7 +13,7 @@ Theory of operation (the live twin of consortium.sim.node):
   loop never steps the replica while an action list is being carried out.
 - Frames: the adapter already checked size, decoding, chain, membership, topic
   vs sender and signature. SYNC_REQUEST is answered here from the store
-  (driver.sync_reply, same code as the simulator); STATUS frames only update
+  (consensus.sync.sync_reply, same code as the simulator); STATUS frames only update
   the peer table; everything else goes to the replica. An exception out of
   the replica is logged and counted, never fatal: a bad frame cannot stop a node.
 - Timers are wall-clock (monotonic deadlines); `now_ms` given to the replica is
