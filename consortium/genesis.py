@@ -6,11 +6,13 @@ configuration: two nodes with different genesis digests must not talk."""
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from consortium import codec, crypto, limits
+from consortium import calendars, codec, crypto, limits
 from consortium.errors import UserError
 from consortium.types import (
     Jurisdiction,
@@ -27,6 +29,42 @@ DEFAULT_CHAIN_ID = "sh-hk-cargo-1"
 DEFAULT_GENESIS_TIME_MS = 1_772_323_200_000
 
 
+#: Personal data the ledger recognises (consortium.ledger.privacy) and what a policy may say.
+PRIVACY_CATEGORIES = ("resident_id", "mobile", "natural_person", "business_contact")
+PRIVACY_ALLOW = "ALLOW"
+PRIVACY_VERDICTS = (PRIVACY_ALLOW, "PII")  # ALLOW, or the reason code that refuses the tx
+
+
+def default_privacy() -> dict[str, dict[str, Any]]:
+    """Personal-data policy per jurisdiction (a fresh copy): the countries whose parties it
+    governs and, per category, ALLOW or the reason code. Mainland (PIPL): a natural
+    person's identifiers never in plaintext (they cross sealed under consent, DATA_SHARE);
+    a company's business contact details (a desk e-mail) are allowed. Hong Kong (PDPO):
+    allowed (a party's own details on its own trade document)."""
+    return {
+        "CN-SH": {"law": "PIPL", "countries": ["CN"], "resident_id": "PII", "mobile": "PII",
+                  "natural_person": "PII", "business_contact": PRIVACY_ALLOW},
+        "HK": {"law": "PDPO", "countries": ["HK"], "resident_id": PRIVACY_ALLOW, "mobile": PRIVACY_ALLOW,
+               "natural_person": PRIVACY_ALLOW, "business_contact": PRIVACY_ALLOW},
+    }
+
+
+def privacy_problem(policy: Any) -> str | None:
+    """Why `policy` is not a privacy policy (Genesis.privacy), or None."""
+    if not isinstance(policy, dict):
+        return "must be a table of jurisdictions"
+    for jurisdiction, rule in policy.items():
+        if jurisdiction not in {j.value for j in Jurisdiction} or not isinstance(rule, dict):
+            return f"{jurisdiction!r} is not a jurisdiction with a table"
+        if not isinstance(rule.get("law"), str) or not isinstance(rule.get("countries"), list) or not all(
+                isinstance(c, str) and len(c) == 2 for c in rule["countries"]):
+            return f"{jurisdiction}: needs 'law' (text) and 'countries' (ISO 3166 codes)"
+        extra = set(rule) - {"law", "countries", *PRIVACY_CATEGORIES}
+        if extra or any(rule.get(c, PRIVACY_ALLOW) not in PRIVACY_VERDICTS for c in PRIVACY_CATEGORIES):
+            return f"{jurisdiction}: categories are {PRIVACY_CATEGORIES}, each one of {PRIVACY_VERDICTS}"
+    return None
+
+
 def default_params() -> dict[str, int]:
     return {
         "block_txs_max": limits.block_txs_max,
@@ -39,6 +77,12 @@ def default_params() -> dict[str, int]:
         "precommit_timeout_ms_delta": limits.precommit_timeout_ms_delta,
         "block_interval_ms": limits.block_interval_ms,
     }
+
+
+def default_calendars() -> dict[str, Any]:
+    """The banking calendars pinned with this version (consortium.calendars): data in
+    the genesis, so deadlines never depend on the installed `holidays` library."""
+    return copy.deepcopy(calendars.PINNED)
 
 
 def keyed_genesis(chain_id: str, genesis_time_ms: int, members: Iterable[Member], parties: Iterable[Party],
@@ -65,6 +109,8 @@ class Genesis:
     members: tuple[Member, ...]
     parties: tuple[Party, ...]
     params: dict[str, int] = field(default_factory=default_params)
+    calendars: dict[str, Any] = field(default_factory=default_calendars)  # UCP 600 banking days
+    privacy: dict[str, dict[str, Any]] = field(default_factory=default_privacy)  # see default_privacy
 
     def __post_init__(self) -> None:
         assert self.validators, "a genesis has at least one validator"
@@ -107,6 +153,8 @@ class Genesis:
                 for p in self.parties
             ],
             "params": dict(sorted(self.params.items())),
+            "calendars": self.calendars,
+            "privacy": self.privacy,
         }
 
     def digest(self) -> bytes:
@@ -179,7 +227,56 @@ def from_dict(data: Any, *, source: str) -> Genesis:
             isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in params.values()
         ):
             raise UserError(f"{source}: field 'params' must hold positive ints {sorted(default_params())}")
+        cals = data.get("calendars", default_calendars())  # absent (older files): this version's pinned days
+        problem = _check_calendars(cals)
+        if problem:
+            raise UserError(f"{source}: field 'calendars' {problem}")
         return Genesis(chain_id=need(data, "chain_id", str), genesis_time_ms=need(data, "genesis_time_ms", int),
-                       members=members, parties=parties, params=dict(params))
+                       members=members, parties=parties, params=dict(params), calendars=cals,
+                       privacy=_privacy(data, source))
     except (ValueError, AssertionError) as exc:
         raise UserError(f"{source}: invalid genesis ({exc})") from None
+
+
+def _check_calendars(data: Any) -> str | None:
+    """Why a genesis `calendars` value is malformed (None: well formed): a map of
+    source, first_year, last_year and per jurisdiction closed/open ISO dates in order
+    and provisional years."""
+    if not isinstance(data, dict) or not isinstance(data.get("source"), str):
+        return "must be a map with 'source'"
+    first, last = data.get("first_year"), data.get("last_year")
+    if not (type(first) is int and type(last) is int and 1970 < first <= last < first + 100):
+        return "must give 'first_year' <= 'last_year'"
+    names = [j.value for j in Jurisdiction]
+    if set(data) != {"source", "first_year", "last_year", *names}:
+        return f"must hold exactly 'source', 'first_year', 'last_year' and {names}"
+    for name in names:
+        cal = data[name]
+        if not isinstance(cal, dict) or set(cal) != {"closed", "open", "provisional"}:
+            return f"'{name}' must hold 'closed', 'open' and 'provisional'"
+        for part in ("closed", "open"):
+            days = cal[part]
+            if not isinstance(days, list) or len(days) > limits.calendar_days_max or not all(
+                    isinstance(d, str) and _iso_date(d) for d in days) or days != sorted(set(days)):
+                return f"'{name}.{part}' must list ISO dates in order, once each"
+        if not isinstance(cal["provisional"], list) or not all(
+                type(y) is int and first <= y <= last for y in cal["provisional"]):
+            return f"'{name}.provisional' must list covered years"
+    return None
+
+
+def _iso_date(text: str) -> bool:
+    try:
+        return dt.date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        return False
+
+
+def _privacy(data: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
+    """The genesis' privacy policy; a genesis written before it existed gets the default."""
+    if "privacy" not in data:
+        return default_privacy()
+    problem = privacy_problem(data["privacy"])
+    if problem is not None:
+        raise UserError(f"{source}: field 'privacy' {problem}")
+    return data["privacy"]  # type: ignore[no-any-return]

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from consortium.ledger import Ledger
     from consortium.node.livestore import LiveStore
 
-query_app = typer.Typer(help="Ask one node's store: eBL, LC, financing, party, block, tx.", no_args_is_help=True)
+query_app = typer.Typer(help="Ask one node's store: eBL, LC, financing, party, balances, flows, block, tx.",
+                        no_args_is_help=True)
 app.add_typer(query_app, name="query")
 
 Home = Annotated[Path, typer.Option(help="Consortium home directory.")]
@@ -151,6 +152,23 @@ def party(party_id: Annotated[str, typer.Argument(help="Party or member id.")],
         return None if found is None else {**found, "next_nonce": queries.nonce(led, party_id)}
 
     _ledger_query(home, node, json_out, f"party {party_id}", ask)
+
+
+@query_app.command()
+def balances(holder: Annotated[str, typer.Argument(help="Party or member id holding deposit tokens.")],
+             home: Home = DEFAULT_HOME, node: Node = None, json_out: Json = False) -> None:
+    """A holder's deposit-token accounts: balance per issuing bank and currency."""
+    from consortium.ledger import queries
+
+    _ledger_query(home, node, json_out, f"balances of {holder}", lambda led: queries.balances(led, holder))
+
+
+@query_app.command()
+def flows(home: Home = DEFAULT_HOME, node: Node = None, json_out: Json = False) -> None:
+    """HKMA's view: cross-border token payments, interbank positions, token liabilities."""
+    from consortium.ledger import queries
+
+    _ledger_query(home, node, json_out, "cross-border flows", queries.cross_border)
 
 
 @query_app.command()

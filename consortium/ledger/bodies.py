@@ -13,7 +13,6 @@ from typing import Annotated, ClassVar
 
 from consortium import limits
 from consortium.ledger import dcsa
-from consortium.ledger.codes import Code
 from consortium.ledger.fields import (
     Amount,
     Blob,
@@ -22,6 +21,7 @@ from consortium.ledger.fields import (
     Digest32,
     Flag,
     Hex64,
+    Id,
     Int,
     Many,
     Nested,
@@ -34,7 +34,6 @@ from consortium.ledger.fields import (
     Ref,
     Shape,
     Text,
-    TxError,
     UnLoc,
     bad,
 )
@@ -45,7 +44,8 @@ AMENDMENT_REASONS = ("SWTP", "COD", "SWI")  # PINT Transaction.reasonCode
 LC_DOCUMENTS = ("BL", "INVOICE", "PACKING_LIST", "INSURANCE", "CERT_ORIGIN", "INSPECTION")
 #: Discrepancies the ledger detects itself at presentation (see rules/credit.py).
 LEDGER_DISCREPANCIES = ("AMOUNT_EXCEEDS", "CURRENCY", "LATE_SHIPMENT", "LATE_PRESENTATION",
-                        "PORT_OF_LOADING", "PORT_OF_DISCHARGE", "MISSING_DOCUMENT", "NOT_ON_BOARD")
+                        "PORT_OF_LOADING", "PORT_OF_DISCHARGE", "MISSING_DOCUMENT", "NOT_ON_BOARD",
+                        "PRESENTED_AFTER_EXPIRY")
 #: Discrepancies only a document examiner can see; a refusal notice may cite them too.
 EXAMINER_DISCREPANCIES = ("GOODS_DESCRIPTION", "INCONSISTENT_DATA", "INVOICE_PARTY", "OTHER")
 DISPOSALS = ("HOLD", "HOLD_PENDING_WAIVER", "RETURN", "PRIOR_INSTRUCTIONS")  # UCP 600 art. 16(c)(iii)
@@ -87,7 +87,7 @@ class Issue(Body):
     them. `supersedes` names the voided eBL this amended document reissues."""
 
     KIND: ClassVar[str] = "ISSUE"
-    document: Annotated[str, Text(limits.document_text_chars_max)]
+    document: Annotated[str, Text(limits.tx_bytes_max)]  # DCSA sets no size: the tx bound is the one bound
     checksum: Hex64
     issue_to: PartyId
     consignee: OptPartyId
@@ -98,12 +98,14 @@ class Issue(Body):
     def validate(self) -> None:
         doc = dcsa.parse_transport_document(self.document)
         if doc.checksum != self.checksum:
-            raise TxError(Code.INCD, f"declared checksum {self.checksum[:12]}... but the document's "
-                                     f"RFC 8785 SHA-256 is {doc.checksum[:12]}...")
-        if (self.consignee is not None) != doc.has_consignee or (doc.is_to_order and self.consignee):
-            raise bad("Issue.consignee", "must be given exactly for a straight bill that names a consignee")
+            raise dcsa.refuse("ISSUE-CHECKSUM", "Issue.checksum", f"declared {self.checksum[:12]}... but the "
+                              f"document's RFC 8785 SHA-256 is {doc.checksum[:12]}...")
+        if (self.consignee is not None) != doc.has_consignee:
+            raise dcsa.refuse("ISSUE-CONSIGNEE", "Issue.consignee", "the ledger party of documentParties.consignee "
+                              "is given exactly when the document names a consignee (a straight bill)")
         if (self.endorsee is not None) != doc.has_endorsee:
-            raise bad("Issue.endorsee", "must be given exactly when the document names an endorsee")
+            raise dcsa.refuse("ISSUE-ENDORSEE", "Issue.endorsee", "the ledger party of documentParties.endorsee "
+                              "is given exactly when the document names an endorsee")
         object.__setattr__(self, "doc", doc)
 
 
@@ -215,6 +217,16 @@ class CargoEvents(Body):
         object.__setattr__(self, "parsed", dcsa.parse_events(self.events))
 
 
+@dataclass(frozen=True, slots=True)
+class VsaDeclare(Body):
+    """A carrier declares a vessel-sharing agreement: the partners' actual LOAD events count
+    for the shipped-on-board check of this carrier's documents (rules/cargo.py)."""
+
+    KIND: ClassVar[str] = "VSA_DECLARE"
+    vsa_id: Ref
+    partners: Annotated[tuple[str, ...], Many(Id(), 1, limits.vsa_partners_max)]
+
+
 # ------------------------------------------------------------------ letters of credit (UCP 600)
 
 
@@ -234,6 +246,8 @@ class LcIssue(Body):
     goods: Annotated[str, Text(512)]
     documents_required: Annotated[tuple[str, ...], Many(OneOf(LC_DOCUMENTS), 1, len(LC_DOCUMENTS))]
     presentation_days: Annotated[int, Int(1, 90)]
+    nominated_bank: OptPartyId  # the credit is available with it (UCP 600 art. 6(a), 12); nil: issuing bank
+    confirming_bank: OptPartyId  # asked to add its confirmation (art. 8); nil: unconfirmed
 
     def validate(self) -> None:
         if self.latest_shipment_date > self.expiry_date:
@@ -292,6 +306,7 @@ class LcPresent(Body):
     invoice_amount: Amount
     currency: Currency
     documents: Annotated[tuple[str, ...], Many(OneOf(LC_DOCUMENTS), 0, len(LC_DOCUMENTS))]
+    bank: OptPartyId  # presented to: the issuing (nil), nominated or confirming bank (UCP 600 art. 6(d)(ii))
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,6 +435,122 @@ class DataShare(Body):
     regulator_sealed: Annotated[bytes | None, Opt(Blob(limits.sealed_bytes_min, limits.sealed_bytes_max))]
 
 
+# ------------------------------------------------------------------ settlement in tokenised deposits
+
+#: What a payment may claim to settle (rules/settlement.py): the LC honour of a presentation
+#: (ref "lc_id/presentation_id"), a financing's disbursement or its repayment (ref fin_id).
+OBLIGATIONS = ("LC_HONOUR", "LOAN_DISBURSE", "LOAN_REPAY")
+OBLIGATION_REF_RE = r"[A-Za-z0-9][A-Za-z0-9._:-]*(/[A-Za-z0-9][A-Za-z0-9._:-]*)?"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIssue(Body):
+    """A bank issues its deposit tokens to a customer's account (cash deposited off-ledger)."""
+
+    KIND: ClassVar[str] = "TOKEN_ISSUE"
+    holder: PartyId
+    currency: Currency
+    amount: Amount
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRedeem(Body):
+    """The holder redeems deposit tokens of `bank` (paid out off-ledger): they are burnt."""
+
+    KIND: ClassVar[str] = "TOKEN_REDEEM"
+    bank: PartyId
+    currency: Currency
+    amount: Amount
+
+
+@dataclass(frozen=True, slots=True)
+class Pay(Body):
+    """The actor pays `payee` (account at `payee_bank`) from its tokens of `bank`; a bank
+    paying from its own funds names itself. `obligation` + `ref` claim what it settles."""
+
+    KIND: ClassVar[str] = "PAY"
+    bank: PartyId
+    payee: PartyId
+    payee_bank: PartyId
+    currency: Currency
+    amount: Amount
+    obligation: Annotated[str | None, Opt(OneOf(OBLIGATIONS))]
+    ref: Annotated[str | None, Opt(Text(129, OBLIGATION_REF_RE))]
+
+    def validate(self) -> None:
+        if (self.obligation is None) != (self.ref is None):
+            raise bad("Pay.ref", "must be given exactly when an obligation is claimed")
+
+
+@dataclass(frozen=True, slots=True)
+class InterbankSettle(Body):
+    """The creditor bank acknowledges that `debtor` settled part of its position (RTGS)."""
+
+    KIND: ClassVar[str] = "INTERBANK_SETTLE"
+    debtor: PartyId
+    currency: Currency
+    amount: Amount
+
+
+@dataclass(frozen=True, slots=True)
+class DvpOffer(Body):
+    """The buyer's standing instruction: pay `amount` from its tokens of `bank` to `seller`
+    (account at `seller_bank`) against the eBL; settled only by the seller's DVP."""
+
+    KIND: ClassVar[str] = "DVP_OFFER"
+    dvp_id: Ref
+    ebl: Hex64
+    seller: PartyId
+    bank: PartyId
+    seller_bank: PartyId
+    currency: Currency
+    amount: Amount
+
+
+@dataclass(frozen=True, slots=True)
+class DvpCancel(Body):
+    KIND: ClassVar[str] = "DVP_CANCEL"
+    dvp_id: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class Dvp(Body):
+    """Delivery versus payment: the seller's eBL transfer and the buyer's payment, one tx."""
+
+    KIND: ClassVar[str] = "DVP"
+    dvp_id: Ref
+
+
+# ------------------------------------------------------------------ UCP 600 roles (rules/credit.py)
+
+
+@dataclass(frozen=True, slots=True)
+class LcConfirm(Body):
+    """The bank the issuing bank named adds its confirmation: its own undertaking (art. 8)."""
+
+    KIND: ClassVar[str] = "LC_CONFIRM"
+    lc_id: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class LcForward(Body):
+    """A nominated bank that does not honour forwards the documents to the issuing bank,
+    which examines them from their receipt (art. 12(a), 14(b))."""
+
+    KIND: ClassVar[str] = "LC_FORWARD"
+    lc_id: Ref
+    presentation_id: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class LcReimburse(Body):
+    """The issuing bank reimburses the nominated or confirming bank that honoured (art. 7(c), 8(c))."""
+
+    KIND: ClassVar[str] = "LC_REIMBURSE"
+    lc_id: Ref
+    presentation_id: Ref
+
+
 # ------------------------------------------------------------------ the registry
 
 ALL: tuple[type[Body], ...] = (
@@ -427,6 +558,9 @@ ALL: tuple[type[Body], ...] = (
     SurrenderForAmendment, Sacc, Srej, Void, Pledge, Release, TrustReceipt, CargoEvents, LcIssue, LcAdvise,
     LcAmend, LcAmendAccept, LcAmendReject, LcPresent, LcHonour, LcRefuse, LcWaive, FinRequest, FinApprove,
     FinDecline, FinRepay, DataAttest, ConsentGrant, ConsentRevoke, DataShare,
+    TokenIssue, TokenRedeem, Pay, InterbankSettle, DvpOffer, DvpCancel, Dvp,
+    LcConfirm, LcForward, LcReimburse,
+    VsaDeclare,
 )
 BY_KIND: dict[str, type[Body]] = {cls.KIND: cls for cls in ALL}
 KINDS: tuple[str, ...] = tuple(sorted(BY_KIND))

@@ -66,7 +66,9 @@ def transport_document(reference: str, *, carrier_code: str, shipper: str, consi
     generated in bulk. `consignee` None makes it a to-order bill."""
     parties: dict[str, Any] = {
         "shipper": {"partyName": shipper, "identifyingCodes": [{"codeListProvider": "ZZZ", "partyCode": shipper}]},
-        "issuingParty": {"partyName": carrier_code,
+        "issuingParty": {"partyName": carrier_code,  # DCSA requires the issuing party's address
+                         "address": {"street": "Harbour Road", "city": port_of_loading,
+                                     "countryCode": port_of_loading[:2]},
                          "identifyingCodes": [{"codeListProvider": "SMDG", "partyCode": carrier_code}]},
     }
     if consignee is not None:
@@ -84,7 +86,8 @@ def transport_document(reference: str, *, carrier_code: str, shipper: str, consi
         "consignmentItems": [{"carrierBookingReference": f"BK{reference}", "descriptionOfGoods": ["General cargo"],
                               "HSCodes": ["847130"],
                               "cargoItems": [{"equipmentReference": eq, "cargoGrossWeight": {"value": 10000, "unit": "KGM"},
-                                              "outerPackaging": {"numberOfPackages": 100, "packageCode": "4G"}}
+                                              "outerPackaging": {"numberOfPackages": 100, "packageCode": "4G",
+                                                                 "description": "Fibreboard boxes"}}
                                              for eq in equipment]}],
         "utilizedTransportEquipments": [{"isShipperOwned": False, "seals": [{"number": f"S-{eq}"}],
                                          "equipment": {"ISOEquipmentCode": "22G1", "equipmentReference": eq}}

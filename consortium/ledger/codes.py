@@ -27,14 +27,20 @@ class Code(enum.StrEnum):
     UNKNOWN = "UNKNOWN"  # the referenced record (LC, financing, consent, ...) does not exist
     LOAD_MISMATCH = "LOAD_MISMATCH"  # LOAD events do not agree with the on-board date or port
     FUTURE = "FUTURE"  # an actual (ACT) cargo event dated after the block time
-    EXPIRED = "EXPIRED"  # presentation after the expiry of the credit (UCP 600 art. 6(d), 29(a))
+    EXPIRED = "EXPIRED"  # confirmation of an expired credit (a late presentation is a discrepancy instead)
     PRECLUDED = "PRECLUDED"  # refusal after the examination period (UCP 600 art. 14(b), 16(f))
-    NOTICE = "NOTICE"  # refusal notice does not list every discrepancy, or is not the only one
+    NOTICE = "NOTICE"  # a second refusal notice: the notice is single (UCP 600 art. 16(d))
     AMOUNT = "AMOUNT"  # repayment larger than the outstanding amount
     NO_CONSENT = "NO_CONSENT"  # data share without a live consent for that bank and purpose
     PII = "PII"  # plaintext personal data of a mainland party
     LIMIT = "LIMIT"  # a ledger bound is reached (parties, chain length, amendments, ...)
     INTERNAL = "INTERNAL"  # a bug in the ledger; the tx is rolled back, the node keeps running
+    # --- settlement in tokenised deposits (rules/settlement.py)
+    FUNDS = "FUNDS"  # the payer's deposit-token balance is below the amount (no overdraft)
+    CURRENCY = "CURRENCY"  # no deposit token in this currency on the ledger (HKD, CNH, USD)
+    OBLIGATION = "OBLIGATION"  # the payment does not match the obligation it claims to settle
+    # --- collateral under control (rules/finance.py)
+    RESERVED = "RESERVED"  # the eBL is reserved by a requested financing: it moves only to or by the lender
 
 
 DESCRIPTIONS: dict[Code, str] = {
@@ -53,14 +59,18 @@ DESCRIPTIONS: dict[Code, str] = {
     Code.UNKNOWN: "the referenced record does not exist",
     Code.LOAD_MISMATCH: "LOAD events do not match the shipped-on-board date or port of loading",
     Code.FUTURE: "an actual cargo event is dated after the block time",
-    Code.EXPIRED: "the credit has expired (UCP 600 art. 6(d), 29(a))",
+    Code.EXPIRED: "the credit has expired (UCP 600 art. 6(d), 29(a)): it can no longer be confirmed",
     Code.PRECLUDED: "refusal after the examination period: the bank is precluded (UCP 600 art. 16(f))",
-    Code.NOTICE: "a refusal must be a single notice listing every discrepancy (UCP 600 art. 16(c), (d))",
+    Code.NOTICE: "a refusal is a single notice stating the discrepancies it refuses on (UCP 600 art. 16(c), (d))",
     Code.AMOUNT: "the amount exceeds what is outstanding",
     Code.NO_CONSENT: "the data owner has not granted (or has revoked) consent for this bank and purpose",
     Code.PII: "plaintext personal data of a mainland party may not enter the ledger",
     Code.LIMIT: "a ledger bound is reached",
     Code.INTERNAL: "internal error in the ledger (a bug): the transaction was rolled back",
+    Code.FUNDS: "the payer's deposit-token balance is too low: an account may not be overdrawn",
+    Code.CURRENCY: "no deposit token in this currency on the ledger (HKD, CNH, USD)",
+    Code.OBLIGATION: "the payment does not match the obligation it claims (state, parties or currency)",
+    Code.RESERVED: "the eBL is reserved by a financing request: until the lender answers it moves only to or by it",
 }
 
 #: Codes a block may not contain at all (check_block): the tx can never be valid.

@@ -7,6 +7,12 @@ checksum: SHA-256 over the RFC 8785 (JCS) form, computed with the `rfc8785`
 library, as PINT's IssuanceManifest.documentChecksum prescribes. JSON numbers
 may be floats in a document; they never reach the state (only the canonical
 text and ints, strings and booleans derived from it do).
+
+A transport document is validated against the DCSA eBL 3.0.3 schema shipped as
+package data (schema/EBL_v3.0.3.json, read and compiled once, at the first
+document; no other I/O), then against the DCSA conditions the schema cannot say
+and the project's own rules. Every refusal names its rule (RULES), the JSON path
+and the problem: "RULE: $.path: problem" (docs/LEDGER.md, sections 5 and 10).
 """
 
 from __future__ import annotations
@@ -19,21 +25,14 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import fastjsonschema
 import rfc8785
 
 from consortium import limits
 from consortium.ledger.codes import Code
 from consortium.ledger.fields import TxError
-from consortium.ledger.privacy import document_party_findings
+from consortium.ledger.privacy import PartyFact, document_party_facts
 
-#: TransportDocument.required in EBL_v3.0.3.yaml.
-TD_REQUIRED = (
-    "transportDocumentReference", "transportDocumentStatus", "transportDocumentTypeCode",
-    "isShippedOnBoardType", "isElectronic", "isToOrder", "invoicePayableAt", "partyContactDetails",
-    "documentParties", "consignmentItems", "utilizedTransportEquipments", "termsAndConditions",
-    "receiptTypeAtOrigin", "deliveryTypeAtDestination", "cargoMovementTypeAtOrigin",
-    "cargoMovementTypeAtDestination", "carrierCode", "carrierCodeListProvider", "transports",
-)
 _NO_EDGE_SPACE = re.compile(r"\S(?:.*\S)?", re.DOTALL)
 _UNLOC = re.compile(r"[A-Z]{2}[A-Z2-9]{3}")
 _CODE = re.compile(r"[A-Z][A-Z_]{1,49}")
@@ -64,7 +63,7 @@ def load_json(text: str, where: str) -> Any:
     try:
         return _Strict().decode(text)
     except (ValueError, RecursionError) as exc:
-        raise TxError(Code.BENV, f"{where} is not strict JSON ({str(exc)[:120]})") from None
+        raise TxError(Code.BENV, f"DCSA-JSON: $: {where} is not strict JSON ({str(exc)[:120]})") from None
 
 
 def canonical(value: Any, where: str) -> bytes:
@@ -72,7 +71,7 @@ def canonical(value: Any, where: str) -> bytes:
     try:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
-        raise TxError(Code.BENV, f"{where} has no RFC 8785 form ({exc})") from None
+        raise TxError(Code.BENV, f"DCSA-JSON: $: {where} has no RFC 8785 form ({str(exc)[:120]})") from None
 
 
 def checksum_of(value: Any) -> str:
@@ -101,6 +100,7 @@ class TransportDoc:
     has_endorsee: bool
     checksum: str
     canonical: str
+    party_facts: tuple[PartyFact, ...]  # what the privacy policy judges (privacy.py)
 
     def __post_init__(self) -> None:
         assert len(self.checksum) == 64
@@ -115,97 +115,179 @@ class TransportDoc:
 
 
 def parse_transport_document(text: str) -> TransportDoc:
-    """Check a DCSA transport document (JSON text) and summarise it; TxError BENV/PII."""
+    """Check a DCSA transport document (JSON text) and summarise it; TxError BENV.
+
+    Order: strict JSON (DCSA-JSON), the DCSA eBL 3.0.3 schema (DCSA-SCHEMA, naming the
+    JSON path and the keyword), then the DCSA conditions the schema cannot express and
+    the project's own rules (RULES). Personal data is judged by the genesis policy
+    where the transaction is decoded (tx.py, privacy.py); `party_facts` carries what
+    the policy needs."""
     doc = load_json(text, "document")
-    if not isinstance(doc, dict):
-        raise TxError(Code.BENV, "document must be a JSON object")
-    missing = [k for k in TD_REQUIRED if k not in doc]
-    if missing:
-        raise TxError(Code.BENV, f"document lacks required fields {missing}")
-    reference = _td_reference(doc)
+    validate_schema(doc)
     _td_kind(doc)
     on_board, received = _td_dates(doc)
     parties = _td_parties(doc)
+    transports = doc["transports"]
+    port_of_loading = _unloc(transports.get("portOfLoading"))
+    if doc["isShippedOnBoardType"] and port_of_loading is None:
+        raise refuse("SOB-POL-UNLOC", "$.transports.portOfLoading.UNLocationCode",
+                     "a shipped-on-board document names its port of loading by UN/LOCODE: the LOAD events "
+                     "that prove shipment are matched on it")
     canon = canonical(doc, "document")
-    transports = doc["transports"] if isinstance(doc["transports"], dict) else {}
     return TransportDoc(
-        reference=reference,
-        carrier_code=_short_text(doc["carrierCode"], "carrierCode", 4),
-        carrier_code_list_provider=_one_of(doc["carrierCodeListProvider"], "carrierCodeListProvider",
-                                           ("SMDG", "NMFTA")),
+        reference=doc["transportDocumentReference"],
+        carrier_code=doc["carrierCode"],
+        carrier_code_list_provider=doc["carrierCodeListProvider"],
         is_to_order=doc["isToOrder"],
         is_shipped_on_board=doc["isShippedOnBoardType"],
         shipped_on_board_date=on_board,
         received_for_shipment_date=received,
-        port_of_loading=_unloc(transports.get("portOfLoading")),
+        port_of_loading=port_of_loading,
         port_of_discharge=_unloc(transports.get("portOfDischarge")),
         equipment=_td_equipment(doc["utilizedTransportEquipments"]),
         has_consignee="consignee" in parties,
         has_endorsee="endorsee" in parties,
         checksum=hashlib.sha256(canon).hexdigest(),
         canonical=canon.decode("utf-8"),
+        party_facts=document_party_facts(parties),
     )
 
 
-def _td_reference(doc: dict[str, Any]) -> str:
-    ref = doc["transportDocumentReference"]
-    if not isinstance(ref, str) or not 1 <= len(ref) <= limits.dcsa_reference_chars_max or not _NO_EDGE_SPACE.fullmatch(ref):
-        raise TxError(Code.BENV, f"transportDocumentReference must be 1..{limits.dcsa_reference_chars_max} characters "
-                                 "without edge spaces (set a reference in place of the placeholder)")
-    return ref
+def refuse(rule: str, path: str, problem: str) -> TxError:
+    """The refusal of a document by a named rule (RULES): 'RULE: $.path: problem'."""
+    assert rule in RULES, rule
+    return TxError(RULES[rule][0], f"{rule}: {path}: {problem}")
 
 
 def _td_kind(doc: dict[str, Any]) -> None:
     if doc["transportDocumentStatus"] != "ISSUED":
-        raise TxError(Code.BENV, "only a transport document in status ISSUED can become an eBL")
+        raise refuse("TD-ISSUED", "$.transportDocumentStatus",
+                     "only a transport document in status ISSUED can become an eBL")
     if doc["transportDocumentTypeCode"] != "BOL":
-        raise TxError(Code.BENV, "only a bill of lading (BOL) is a document of title; a sea waybill is not")
+        raise refuse("TD-BOL", "$.transportDocumentTypeCode",
+                     "only a bill of lading (BOL) is a document of title; a sea waybill is not")
     if doc["isElectronic"] is not True:
-        raise TxError(Code.BENV, "isElectronic must be true for an eBL")
-    for flag in ("isToOrder", "isShippedOnBoardType"):
-        if not isinstance(doc[flag], bool):
-            raise TxError(Code.BENV, f"{flag} must be a boolean")
+        raise refuse("TD-ELECTRONIC", "$.isElectronic", "must be true for an eBL")
 
 
 def _td_dates(doc: dict[str, Any]) -> tuple[str | None, str | None]:
     """Exactly one of shippedOnBoardDate / receivedForShipmentDate, matching isShippedOnBoardType."""
     on_board = doc.get("shippedOnBoardDate")
     received = doc.get("receivedForShipmentDate")
-    if (on_board is None) == (received is None):
-        raise TxError(Code.BENV, "exactly one of shippedOnBoardDate and receivedForShipmentDate is required")
-    if (on_board is not None) != doc["isShippedOnBoardType"]:
-        raise TxError(Code.BENV, "shippedOnBoardDate must be given exactly when isShippedOnBoardType is true")
+    if (on_board is None) == (received is None) or (on_board is not None) != doc["isShippedOnBoardType"]:
+        raise refuse("TD-DATES", "$.shippedOnBoardDate" if doc["isShippedOnBoardType"] else "$.receivedForShipmentDate",
+                     "exactly one of shippedOnBoardDate and receivedForShipmentDate is given, "
+                     "shippedOnBoardDate exactly when isShippedOnBoardType is true")
     for name, value in (("shippedOnBoardDate", on_board), ("receivedForShipmentDate", received)):
         if value is not None and not _is_date(value):
-            raise TxError(Code.BENV, f"{name} must be a date YYYY-MM-DD")
+            raise refuse("DCSA-SCHEMA", f"$.{name}", "must be a date YYYY-MM-DD (format date)")
     return on_board, received
 
 
 def _td_parties(doc: dict[str, Any]) -> dict[str, Any]:
-    parties = doc["documentParties"]
-    if not isinstance(parties, dict) or "shipper" not in parties or "issuingParty" not in parties:
-        raise TxError(Code.BENV, "documentParties needs a shipper and an issuingParty")
+    parties: dict[str, Any] = doc["documentParties"]
     if not doc["isToOrder"] and "consignee" not in parties:
-        raise TxError(Code.BENV, "a straight bill of lading names its consignee")
+        raise refuse("TD-STRAIGHT-CONSIGNEE", "$.documentParties.consignee",
+                     "a straight bill of lading (isToOrder false) names its consignee")
     if not doc["isToOrder"] and "endorsee" in parties:
-        raise TxError(Code.BENV, "only a to-order bill of lading has an endorsee")
-    findings = document_party_findings(parties)
-    if findings:
-        raise TxError(Code.PII, "; ".join(findings))
+        raise refuse("TD-ENDORSEE-TO-ORDER", "$.documentParties.endorsee",
+                     "only a to-order bill of lading (isToOrder true) has an endorsee")
+    if doc["isToOrder"] and "consignee" in parties:
+        raise refuse("TD-ORDER-CONSIGNEE", "$.documentParties.consignee",
+                     "the document is to order (isToOrder true) and also names documentParties.consignee: "
+                     "this ledger takes a to-order bill's holder from documentParties.endorsee (none: blank "
+                     "endorsed) and records no consignee on it: name the party to whose order it is made "
+                     "out as documentParties.endorsee instead")
     return parties
 
 
-def _td_equipment(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not 1 <= len(value) <= limits.equipment_per_document_max:
-        raise TxError(Code.BENV, f"utilizedTransportEquipments must list 1..{limits.equipment_per_document_max} items")
-    refs: list[str] = []
-    for i, item in enumerate(value):
-        eq = item.get("equipment") if isinstance(item, dict) else None
-        ref = eq.get("equipmentReference") if isinstance(eq, dict) else None
-        refs.append(_short_text(ref, f"utilizedTransportEquipments[{i}].equipment.equipmentReference", 11))
+def _td_equipment(value: list[dict[str, Any]]) -> tuple[str, ...]:
+    refs = tuple(item["equipment"]["equipmentReference"] for item in value)
     if len(set(refs)) != len(refs):
-        raise TxError(Code.BENV, "utilizedTransportEquipments repeats an equipment reference")
-    return tuple(refs)
+        raise refuse("TD-EQUIPMENT-UNIQUE", "$.utilizedTransportEquipments",
+                     "repeats an equipment reference (each container is listed once)")
+    return refs
+
+
+# ------------------------------------------------------------------ the DCSA schema
+
+#: The DCSA eBL 3.0.3 OpenAPI document shipped with the package (schema/README.md).
+SCHEMA_FILE = "EBL_v3.0.3.json"
+_DRAFT4 = "http://json-schema.org/draft-04/schema#"
+
+
+def schema_text() -> str:
+    """The shipped OpenAPI document (JSON text)."""
+    return resources.files("consortium.ledger").joinpath("schema", SCHEMA_FILE).read_text(encoding="utf-8")
+
+
+def _ecma_pattern(pattern: str) -> str:
+    """A JSON Schema (ECMA-262) pattern in Python `re` terms: `$` matches only at the very
+    end (Python's `$` also matches before a final newline), `\\d` only ASCII digits."""
+    out = pattern.replace("\\d", "[0-9]")
+    if out.endswith("$") and not out.endswith("\\$"):
+        out = out[:-1] + "\\Z"
+    return out
+
+
+def _ecma(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: (_ecma_pattern(v) if k == "pattern" and isinstance(v, str) else _ecma(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ecma(v) for v in value]
+    return value
+
+
+def transport_document_schema() -> dict[str, Any]:
+    """components.schemas.TransportDocument of the shipped spec as a JSON Schema (draft 4,
+    the dialect of OpenAPI 3.0; patterns in ECMA-262 sense), with every component it refers to."""
+    openapi = json.loads(schema_text())
+    return {"$schema": _DRAFT4, "$ref": "#/components/schemas/TransportDocument",
+            "components": {"schemas": _ecma(openapi["components"]["schemas"])}}
+
+
+_VALIDATE: Any = None
+
+
+def validate_schema(doc: Any) -> None:
+    """TxError BENV (rule DCSA-SCHEMA) naming the JSON path and the schema keyword.
+
+    fastjsonschema compiles the schema into Python once (at first use, from package
+    data); it stops at the first violation. `use_default=False`: validation never
+    writes defaults into the document (its checksum must not change)."""
+    global _VALIDATE
+    if _VALIDATE is None:
+        _VALIDATE = fastjsonschema.compile(transport_document_schema(), use_default=False)
+    try:
+        _VALIDATE(doc)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        path = "$" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in exc.path[1:])
+        message = str(exc.message).replace("data", "value", 1)[:160]
+        raise refuse("DCSA-SCHEMA", path, f"{exc.rule} ({message})") from None
+
+
+#: Every rule a document refusal names: id -> (reason code, what it requires, where it comes
+#: from). docs/LEDGER.md lists each (a test checks).
+RULES: dict[str, tuple[Code, str, str]] = {
+    "DCSA-JSON": (Code.BENV, "strict JSON: no duplicate keys, no NaN/Infinity", "RFC 8259, RFC 8785"),
+    "DCSA-SCHEMA": (Code.BENV, "valid against TransportDocument of EBL 3.0.3", "DCSA eBL 3.0"),
+    "TD-ISSUED": (Code.BENV, "transportDocumentStatus ISSUED", "DCSA eBL 3.0 / PINT"),
+    "TD-BOL": (Code.BENV, "transportDocumentTypeCode BOL", "MLETR art. 10; a sea waybill is no title"),
+    "TD-ELECTRONIC": (Code.BENV, "isElectronic true", "MLETR art. 10"),
+    "TD-DATES": (Code.BENV, "exactly one of shippedOnBoardDate / receivedForShipmentDate", "DCSA eBL 3.0"),
+    "TD-STRAIGHT-CONSIGNEE": (Code.BENV, "a straight bill names its consignee", "DCSA eBL 3.0 Consignee"),
+    "TD-ENDORSEE-TO-ORDER": (Code.BENV, "an endorsee only on a to-order bill", "DCSA eBL 3.0 Endorsee"),
+    "TD-ORDER-CONSIGNEE": (Code.BENV, "a to-order bill names no consignee", "project rule"),
+    "TD-EQUIPMENT-UNIQUE": (Code.BENV, "each container listed once", "project rule"),
+    "SOB-POL-UNLOC": (Code.BENV, "a shipped-on-board bill's port of loading has a UN/LOCODE", "project rule"),
+    "ISSUE-CHECKSUM": (Code.INCD, "the declared checksum is SHA-256 of the RFC 8785 form", "DCSA PINT"),
+    "ISSUE-CONSIGNEE": (Code.BENV, "Issue.consignee given exactly when the document names one", "project rule"),
+    "ISSUE-ENDORSEE": (Code.BENV, "Issue.endorsee given exactly when the document names one", "project rule"),
+    "PRIVACY-POLICY": (Code.PII, "no personal data the genesis privacy policy refuses (resident_id, mobile, "
+                       "natural_person, business_contact per jurisdiction)", "PIPL art. 4, 13, 38-39"),
+    "SOB-LOAD": (Code.MDOC, "every container has an actual LOAD at the port of loading (LOAD_MISMATCH if "
+                 "not there or not then)", "UCP 600 art. 20(a)(ii); DCSA shippedOnBoardDate"),
+}
 
 
 # ------------------------------------------------------------------ Track & Trace events
@@ -306,13 +388,6 @@ def _event_documents(details: Any) -> tuple[str, ...]:
 def _short_text(value: Any, where: str, max_len: int) -> str:
     if not isinstance(value, str) or not 1 <= len(value) <= max_len or not _NO_EDGE_SPACE.fullmatch(value):
         raise TxError(Code.BENV, f"{where} must be text of 1..{max_len} characters")
-    return value
-
-
-def _one_of(value: Any, where: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise TxError(Code.BENV, f"{where} must be one of {allowed}")
-    assert isinstance(value, str)
     return value
 
 

@@ -9,14 +9,23 @@ violation, an empty list when all hold.
 3. Possession changes only by the possessor's signed act, or the carrier's SREJ.
 4. Surrender only to the issuing carrier, and nothing after SACC.
 5. A collateral fingerprint backs at most one live financing or pledge, and the
-   lien table says exactly that.
+   lien table says exactly that. 5b: no requested financing lists an eBL that left
+   the ledger (surrender for amendment, switch to paper) by anyone but the lender.
 6. A pledged eBL moves only with the pledgee.
 7. An issued LC is irrevocable: its terms are the issued terms changed only by
-   amendments the beneficiary accepted, in order.
+   amendments the beneficiary accepted, in order. 7b: a presentation is examined by
+   a bank the credit is available with (issuing, nominated, confirming once
+   confirmed); reimbursement is owed exactly to a nominated/confirming bank that
+   honoured.
 8. No plaintext mainland personal data anywhere in the state.
 9. The transfer chain of every eBL verifies end to end: entries numbered from
    an ISSUE by the carrier, each linked to the previous entry's digest, the head
    matching the record, the document matching its checksum.
+10. Tokenised deposits: no negative balance; each bank's token supply per currency
+   (the sum of its holders' balances) equals its recorded liabilities; interbank
+   positions are between two banks, net and positive.
+11. No payment claimed against an obligation without a matching obligation: what was
+   paid against an LC honour or a loan binds its parties and currency and is at most due.
 
 Invariants 2, 3, 4, 6 and 9 are checked by replaying each eBL's chain with an
 implementation independent of the rules (rules/ebl.py): the replayed
@@ -37,8 +46,9 @@ from typing import Protocol
 from consortium import crypto, limits
 from consortium.ledger import records as r
 from consortium.ledger import state as t
-from consortium.ledger.privacy import document_party_findings, value_finding
+from consortium.ledger.privacy import DEFAULT_POLICY, Policy, document_party_findings, value_finding
 from consortium.ledger.rules.credit import apply_amendment
+from consortium.ledger.rules.settlement import TOKEN_CURRENCIES, account_key, position_key
 from consortium.ledger.state import State
 
 
@@ -62,15 +72,17 @@ def check_invariants(ledger: HasState) -> list[str]:
     if len(cache) > limits.invariant_cache_entries_max:
         cache.clear()
     touched = s.drain_touched()
+    genesis = getattr(ledger, "genesis", None)  # the privacy policy is the genesis' (invariant 8)
+    privacy: Policy = genesis.privacy if genesis is not None else DEFAULT_POLICY
     if touched is None or not ledger.invariant_warm:
-        out = _everything(s, cache)
+        out = _everything(s, cache, privacy)
     else:
-        out = _changed(s, cache, touched)
+        out = _changed(s, cache, touched, privacy)
     ledger.invariant_warm = not out
     return sorted(out)  # records were visited in no particular order
 
 
-def _everything(s: State, cache: dict[bytes, bool]) -> list[str]:
+def _everything(s: State, cache: dict[bytes, bool], privacy: Policy) -> list[str]:
     out: list[str] = []
     out += _references(s)
     for _, e in s.items(t.EBL):
@@ -78,12 +90,13 @@ def _everything(s: State, cache: dict[bytes, bool]) -> list[str]:
     out += _collateral(s)
     for _, lc in s.items(t.LC):
         out += _lc_problems(s, lc)
-    out += _privacy(s, cache, [full for full, _ in s.digests()])
+    out += _privacy(s, cache, [full for full, _ in s.digests()], privacy)
     out += _shares(s, [k for k, _ in s.items(t.SHARE)])
+    out += _settlement(s)
     return out
 
 
-def _changed(s: State, cache: dict[bytes, bool], touched: set[str]) -> list[str]:
+def _changed(s: State, cache: dict[bytes, bool], touched: set[str], privacy: Policy) -> list[str]:
     by_table: dict[str, set[str]] = {}
     for full in touched:
         name, _, key = full.partition("/")
@@ -103,12 +116,14 @@ def _changed(s: State, cache: dict[bytes, bool], touched: set[str]) -> list[str]
     out += _collateral(s)
     lc_ids = by_table.get("lc", set()) | {k.partition("/")[0] for k in by_table.get("pres", ())}
     out += [p for i in sorted(lc_ids) if (lc := s.get(t.LC, i)) is not None for p in _lc_problems(s, lc)]
-    out += _privacy(s, cache, [f for f in touched if s.record(f) is not None])
+    out += _privacy(s, cache, [f for f in touched if s.record(f) is not None], privacy)
     shares = set(by_table.get("share", ()))
     for k in by_table.get("consent", ()):
         consent = s.get(t.CONSENT, k)
         shares |= set(consent.shares) if consent is not None else set()
     out += _shares(s, sorted(shares))
+    if _SETTLEMENT_TABLES & by_table.keys():
+        out += _settlement(s)
     return out
 
 
@@ -350,6 +365,24 @@ def _collateral(s: State) -> list[str]:
     liens = dict(s.items(t.LIEN))
     for fp in sorted(set(claims) ^ set(liens)):
         out.append(f"fingerprint {fp[:12]}: lien table and live interests disagree")
+    return out + _under_control(s, live)
+
+
+_AMENDMENT_STATES = ("PENDING_SURRENDER_FOR_AMENDMENT", "SURRENDERED_FOR_AMENDMENT", "VOIDED")
+
+
+def _under_control(s: State, live: dict[str, r.Financing]) -> list[str]:
+    """5b. Collateral under control: no requested financing lists an eBL that left the
+    ledger (surrendered for amendment, switched to paper) by anyone's act but the lender's."""
+    out = []
+    for fin_id, fin in live.items():
+        if fin.status != "REQUESTED":
+            continue  # approved under control: only the lender's own act gave it up
+        for c in fin.collateral:
+            e = s.get(t.EBL, c.fingerprint) if c.type == "EBL" else None
+            if e is not None and e.status in _AMENDMENT_STATES and e.surrendered_by != fin.lender:
+                out.append(f"financing {fin_id} is {fin.status} against eBL {e.id[:12]}, which "
+                           f"{e.surrendered_by} surrendered for amendment ({e.status}{', paper' if e.paper else ''})")
     return out
 
 
@@ -370,32 +403,48 @@ def _lc_problems(s: State, lc: r.Lc) -> list[str]:
     honoured = [p for p in pres if p is not None and p.status == "HONOURED"]
     if None in pres or (lc.status == "UTILIZED") != bool(honoured) or len(honoured) > 1:
         out.append(f"LC {lc.lc_id}: status {lc.status} does not match its presentations")
+    return out + _roles(lc, [p for p in pres if p is not None])
+
+
+def _roles(lc: r.Lc, pres: list[r.Presentation]) -> list[str]:
+    """7b. UCP 600 roles: a presentation is examined by the issuing bank, the nominated
+    bank, or the confirming bank once it confirmed; reimbursement is owed exactly to a
+    nominated/confirming bank that honoured (art. 7(c), 8(c))."""
+    banks = {lc.issuing_bank, lc.nominated_bank} | ({lc.confirming_bank} if lc.confirmed else set())
+    out = []
+    for p in pres:
+        if p.bank not in banks:
+            out.append(f"LC {lc.lc_id}/{p.presentation_id}: examined by {p.bank}, with whom it is not available")
+        owed = p.status == "HONOURED" and p.bank != lc.issuing_bank
+        if (p.reimbursement is not None) != owed:
+            out.append(f"LC {lc.lc_id}/{p.presentation_id}: reimbursement {p.reimbursement} but "
+                       f"{'honoured by ' + p.bank if p.status == 'HONOURED' else p.status}")
     return out
 
 
 # ------------------------------------------------------------------ 8. privacy, shares
 
 
-def _privacy(s: State, cache: dict[bytes, bool], keys: list[str]) -> list[str]:
+def _privacy(s: State, cache: dict[bytes, bool], keys: list[str], privacy: Policy) -> list[str]:
     """The records under `keys`, each scanned once per content (cache keyed by digest)."""
     out: list[str] = []
     for full in keys:
         name, _, key = full.partition("/")
         digest = s.digest_of(t.BY_NAME[name], key) or b""
         if not cache.get(b"pii" + digest):
-            out += _cached(cache, b"pii" + digest, partial(_pii, s, full))
+            out += _cached(cache, b"pii" + digest, partial(_pii, s, full, privacy))
     return out
 
 
-def _pii(s: State, full: str) -> list[str]:
+def _pii(s: State, full: str, privacy: Policy) -> list[str]:
     rec = s.record(full)
     assert rec is not None
-    found = value_finding(r.to_value(rec), full)
+    found = value_finding(r.to_value(rec), full, privacy)
     if found is not None:
         return [f"plaintext mainland personal data: {found}"]
     if isinstance(rec, r.Doc):
         parties = json.loads(rec.text).get("documentParties")
-        return [f"plaintext mainland personal data: {full[:16]} {f}" for f in document_party_findings(parties)]
+        return [f"plaintext mainland personal data: {full[:16]} {f}" for f in document_party_findings(parties, privacy)]
     return []
 
 
@@ -409,3 +458,60 @@ def _shares(s: State, share_ids: list[str]) -> list[str]:
         if consent is None or consent.status != "GRANTED":
             out.append(f"share {share_id} is readable although consent is {consent and consent.status}")
     return out
+
+
+# ------------------------------------------------------------------ 10, 11. tokenised deposits
+
+#: Tables whose change re-runs the settlement pass (one pass over accounts and settlements).
+_SETTLEMENT_TABLES = frozenset({"acct", "liab", "ibpos", "settled", "fin", "pres", "lc", "party"})
+
+
+def _settlement(s: State) -> list[str]:
+    out: list[str] = []
+    supply: dict[tuple[str, str], int] = {}
+    for key, a in s.items(t.ACCOUNT):
+        bank = s.get(t.PARTY, a.bank)
+        if a.balance < 0:
+            out.append(f"account {key}: negative balance {a.balance}")
+        if (key != account_key(a.bank, a.currency, a.holder) or a.holder == a.bank or bank is None
+                or bank.role != "bank" or s.get(t.PARTY, a.holder) is None or a.currency not in TOKEN_CURRENCIES):
+            out.append(f"account {key}: not a registered holder's {a.currency} tokens of a bank")
+        supply[(a.bank, a.currency)] = supply.get((a.bank, a.currency), 0) + a.balance
+    liabilities = {(x.bank, x.currency): x.amount for _, x in s.items(t.LIAB)}
+    for bank_id, currency in sorted(set(supply) | set(liabilities)):
+        have, owe = supply.get((bank_id, currency), 0), liabilities.get((bank_id, currency), 0)
+        if have != owe:
+            out.append(f"{bank_id}'s {currency} token supply {have} differs from its recorded liabilities {owe}")
+    for key, p in s.items(t.POSITION):
+        banks = [s.get(t.PARTY, x) for x in (p.debtor, p.creditor)]
+        if (p.amount <= 0 or p.debtor == p.creditor or key != position_key(p.currency, p.debtor, p.creditor)
+                or any(x is None or x.role != "bank" for x in banks)):
+            out.append(f"interbank position {key}: not a positive net position between two banks")
+    for key, x in s.items(t.SETTLED):
+        problem = _obligation_problem(s, x) if key == f"{x.obligation}/{x.ref}" and x.paid > 0 else "bad record"
+        if problem is not None:
+            out.append(f"payment against {x.obligation} {x.ref} without a matching obligation: {problem}")
+    return out
+
+
+def _obligation_problem(s: State, x: r.Settled) -> str | None:
+    """Why what was paid against `x` matches no obligation (None: it matches)."""
+    if x.obligation == "LC_HONOUR":
+        lc = s.get(t.LC, x.ref.partition("/")[0])
+        pres = s.get(t.PRES, x.ref)
+        if lc is None or pres is None or pres.status != "HONOURED":
+            return "no honoured presentation"
+        parties, due = (pres.bank, pres.presenter, lc.terms.currency), min(pres.invoice_amount, lc.terms.amount)
+    else:
+        fin = s.get(t.FIN, x.ref)
+        if fin is None or fin.status not in ("LIVE", "REPAID"):
+            return "no approved financing"
+        if x.obligation == "LOAN_DISBURSE":
+            parties, due = (fin.lender, fin.borrower, fin.currency), fin.amount
+        else:
+            parties, due = (fin.borrower, fin.lender, fin.currency), fin.amount - fin.outstanding
+    if (x.payer, x.payee, x.currency) != parties:
+        return f"paid by {x.payer} to {x.payee} in {x.currency}, owed {parties}"
+    if x.paid > due:
+        return f"{x.paid} paid, {due} due"
+    return None

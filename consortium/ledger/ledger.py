@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from consortium import crypto, limits
 from consortium.consensus.app import BlockContext, TxResult
 from consortium.genesis import Genesis
+from consortium.ledger import banking, rules
 from consortium.ledger import records as r
-from consortium.ledger import rules
 from consortium.ledger import state as t
 from consortium.ledger.banking import local_date
 from consortium.ledger.bodies import RegisterParty
@@ -73,6 +73,8 @@ class Ledger:
                                                   jurisdiction=p.jurisdiction.value, public_key=p.public_key,
                                                   member=False, registered_by="genesis", height=0))
         self.state.put(t.META, "chain", r.Meta(height=0, time_ms=self.genesis.genesis_time_ms))
+        for cal in banking.records(self.genesis.calendars):  # UCP 600 banking days, pinned
+            self.state.put(t.CAL, cal.jurisdiction, cal)
 
     # ---------------------------------------------------------------- Application
 
@@ -148,7 +150,7 @@ class Ledger:
         memo = self._memo.get(h)
         if memo is None:
             try:
-                memo = _Memo(decode_tx(raw), None)
+                memo = _Memo(decode_tx(raw, self.genesis.privacy), None)
             except TxError as exc:
                 memo = _Memo(None, exc)
             self._remember(h, memo)

@@ -10,7 +10,9 @@ from typing import Any, Protocol
 from consortium.ledger import records as r
 from consortium.ledger import state as t
 from consortium.ledger.banking import local_date
+from consortium.ledger.rules.credit import available_with, undertakings
 from consortium.ledger.rules.data import consent_key
+from consortium.ledger.rules.finance import controls
 from consortium.ledger.state import State
 
 
@@ -103,6 +105,8 @@ def lc(ledger: HasState, lc_id: str) -> dict[str, Any] | None:
             item["refusal_precluded"] = p.status == "PRESENTED" and today > p.deadline
             pres.append(item)
     out["presentation_records"] = pres
+    out["available_with"] = list(available_with(found))  # banks the beneficiary may present to
+    out["undertakings"] = list(undertakings(found))  # banks bound to honour (art. 7, 8)
     return out
 
 
@@ -113,7 +117,15 @@ def financing(ledger: HasState, fin_id: str) -> dict[str, Any] | None:
         return None
     out: dict[str, Any] = jsonable(fin)
     out["liens"] = [jsonable(lien) for c in fin.collateral if (lien := s.get(t.LIEN, c.fingerprint)) is not None]
+    ebls = [e for c in fin.collateral if c.type == "EBL" and (e := s.get(t.EBL, c.fingerprint)) is not None]
+    out["ebls_under_control"] = [e.id for e in ebls if controls(e, fin)]  # the eBLs the lender controls
     return out
+
+
+def calendar(ledger: HasState, jurisdiction: str) -> dict[str, Any] | None:
+    """The banking calendar the genesis pinned for `jurisdiction` (HK or CN-SH)."""
+    found = ledger.state.get(t.CAL, jurisdiction)
+    return None if found is None else jsonable(found)
 
 
 def collateral(ledger: HasState, fingerprint: str) -> dict[str, Any] | None:
@@ -184,3 +196,42 @@ def summary(ledger: HasState) -> dict[str, Any]:
     assert meta is not None
     return {"height": meta.height, "time_ms": meta.time_ms, "date": local_date(meta.time_ms).isoformat(),
             "records": {table.name: s.count(table) for table in t.TABLES}}
+
+
+# ------------------------------------------------------------------ tokenised deposits
+
+
+def account(ledger: HasState, bank: str, currency: str, holder: str) -> dict[str, Any]:
+    """`holder`'s balance of `bank`'s deposit tokens in `currency` (0 without an account)."""
+    found = ledger.state.get(t.ACCOUNT, f"{bank}/{currency}/{holder}")
+    return {"bank": bank, "currency": currency, "holder": holder, "balance": found.balance if found else 0}
+
+
+def balances(ledger: HasState, holder: str) -> list[dict[str, Any]]:
+    """Every non-empty account of `holder` (tokens of each bank, per currency)."""
+    return [jsonable(a) for _, a in ledger.state.rows(t.ACCOUNT) if a.holder == holder]
+
+
+def dvp(ledger: HasState, dvp_id: str) -> dict[str, Any] | None:
+    found = ledger.state.get(t.DVP, dvp_id)
+    return None if found is None else jsonable(found)
+
+
+def cross_border(ledger: HasState) -> dict[str, Any]:
+    """HKMA's view of cross-border flows: payments between parties of Hong Kong and the
+    mainland per direction and currency (count, total), the interbank positions between
+    banks of different jurisdictions (the exposure still to settle), and each bank's
+    token liabilities per currency."""
+    s = ledger.state
+
+    def where(ident: str) -> str:
+        p = s.get(t.PARTY, ident)
+        return p.jurisdiction if p is not None else "?"
+
+    positions = [{**jsonable(p), "debtor_jurisdiction": where(p.debtor), "creditor_jurisdiction": where(p.creditor)}
+                 for _, p in s.rows(t.POSITION) if where(p.debtor) != where(p.creditor)]
+    return {
+        "flows": [jsonable(f) for _, f in s.rows(t.FLOW)],
+        "positions": positions,
+        "liabilities": [{**jsonable(x), "jurisdiction": where(x.bank)} for _, x in s.rows(t.LIAB)],
+    }

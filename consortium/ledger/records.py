@@ -232,9 +232,13 @@ class Lc(Record):
     presentations: tuple[str, ...]
     open_presentation: str | None
     issue_date: str
+    nominated_bank: str | None  # the credit is available with it (UCP 600 art. 6(a), 12)
+    confirming_bank: str | None  # asked by the issuing bank to confirm (art. 8)
+    confirmed: bool  # the confirming bank added its own undertaking
 
     def __post_init__(self) -> None:
         assert self.status in ("ISSUED", "UTILIZED")
+        assert not self.confirmed or self.confirming_bank is not None
         assert sum(a.status == "PROPOSED" for a in self.amendments) <= 1
 
 
@@ -257,9 +261,16 @@ class Presentation(Record):
     waived: bool
     refused_date: str | None
     honoured_date: str | None
+    bank: str  # the examining bank: presented to (issuing, nominated or confirming), or forwarded to
+    forwarded_date: str | None  # a nominated/confirming bank forwarded the documents (art. 15(c))
+    reimbursement: str | None  # None | DUE | DISCREPANT | PAID: the issuing bank's debt to the honouring bank
+    reimbursed_date: str | None
 
     def __post_init__(self) -> None:
         assert self.status in ("PRESENTED", "REFUSED", "HONOURED")
+        assert self.reimbursement in (None, "DUE", "DISCREPANT", "PAID")
+        assert self.reimbursement is None or self.status == "HONOURED"
+        assert (self.reimbursement == "PAID") == (self.reimbursed_date is not None)
         assert bool(self.refusal) == (self.refused_date is not None) == (self.disposal is not None)
         assert self.status != "REFUSED" or self.refusal
         assert (self.status == "HONOURED") == (self.honoured_date is not None)
@@ -358,6 +369,112 @@ class Share(Record):
     def __post_init__(self) -> None:
         assert self.status in ("ACTIVE", "ERASED")
         assert (self.status == "ERASED") == (self.sealed is None)
+
+
+# ------------------------------------------------------------------ settlement in tokenised deposits
+
+
+@dataclass(frozen=True, slots=True)
+class Account(Record):
+    """`holder`'s deposit tokens issued by `bank` in `currency` (a claim on that bank)."""
+
+    bank: str
+    currency: str
+    holder: str
+    balance: int  # minor units; the invariant checker, not the record, asserts >= 0
+
+
+@dataclass(frozen=True, slots=True)
+class Liabilities(Record):
+    """What `bank` records it owes its token holders in `currency`."""
+
+    bank: str
+    currency: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Position(Record):
+    """Net interbank position of a pair of banks in one currency: `debtor` owes `creditor`."""
+
+    currency: str
+    debtor: str
+    creditor: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Flow(Record):
+    """Payments from parties of one jurisdiction to parties of another, per currency."""
+
+    origin: str
+    destination: str
+    currency: str
+    count: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settled(Record):
+    """What token payments have settled so far against one obligation."""
+
+    obligation: str  # bodies.OBLIGATIONS
+    ref: str  # "lc_id/presentation_id" or fin_id
+    payer: str
+    payee: str
+    currency: str
+    paid: int
+
+
+@dataclass(frozen=True, slots=True)
+class DvpRec(Record):
+    """A buyer's DvP offer and its outcome."""
+
+    dvp_id: str
+    ebl: str
+    buyer: str
+    bank: str
+    seller: str
+    seller_bank: str
+    currency: str
+    amount: int
+    status: str  # OFFERED | SETTLED | CANCELLED
+    height: int
+    settled_height: int | None
+
+    def __post_init__(self) -> None:
+        assert self.status in ("OFFERED", "SETTLED", "CANCELLED")
+        assert (self.status == "SETTLED") == (self.settled_height is not None)
+
+
+# ------------------------------------------------------------------ banking calendar (UCP 600)
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarRec(Record):
+    """One jurisdiction's banking calendar, installed from the genesis (ledger/banking.py)."""
+
+    jurisdiction: str
+    source: str  # the library version the days were taken from, e.g. "holidays 0.109"
+    first_year: int
+    last_year: int
+    closed: tuple[str, ...]  # weekdays banks are closed (ISO dates, ascending)
+    open: tuple[str, ...]  # weekend days banks work (mainland make-up working days)
+    provisional: tuple[int, ...]  # years whose calendar was not yet published
+
+
+# ------------------------------------------------------------------ vessel sharing (rules/cargo.py)
+
+
+@dataclass(frozen=True, slots=True)
+class Vsa(Record):
+    """A carrier's vessel-sharing agreements: its partners' actual LOAD events count for the
+    shipped-on-board check of its documents (keyed by the declaring carrier)."""
+
+    carrier: str
+    agreements: tuple[str, ...]  # vsa ids, in declaration order
+    partners: tuple[str, ...]  # partner carriers, sorted, once each
+    height: int
 
 
 # ------------------------------------------------------------------ value form

@@ -58,8 +58,16 @@ LIEN = Table("lien", r.Lien)
 DATA = Table("data", r.Attestation)
 CONSENT = Table("consent", r.Consent)
 SHARE = Table("share", r.Share)
+ACCOUNT = Table("acct", r.Account)  # settlement: key bank/currency/holder
+LIAB = Table("liab", r.Liabilities)  # key bank/currency
+POSITION = Table("ibpos", r.Position)  # key currency/bank/bank (ids sorted)
+FLOW = Table("flow", r.Flow)  # key origin>destination/currency
+SETTLED = Table("settled", r.Settled)  # key obligation/ref
+DVP = Table("dvp", r.DvpRec)
+CAL = Table("cal", r.CalendarRec)  # banking calendar per jurisdiction, from the genesis (UCP 600)
+VSA = Table("vsa", r.Vsa)  # vessel-sharing partners per carrier (rules/cargo.py)
 TABLES: tuple[Table[Any], ...] = (PARTY, NONCE, META, EBL, CHAIN, DOC, REF, EVENT, LOAD, LC, PRES, FIN,
-                                  LIEN, DATA, CONSENT, SHARE)
+                                  LIEN, DATA, CONSENT, SHARE, ACCOUNT, LIAB, POSITION, FLOW, SETTLED, DVP, CAL, VSA)
 BY_NAME: dict[str, Table[Any]] = {t.name: t for t in TABLES}
 
 

@@ -34,7 +34,7 @@ from consortium.genesis import DEFAULT_CHAIN_ID
 from consortium.ledger.bodies import BY_KIND, Body
 from consortium.ledger.codes import Code
 from consortium.ledger.fields import INT_MAX, TxError
-from consortium.ledger.privacy import value_finding
+from consortium.ledger.privacy import DEFAULT_POLICY, Policy, party_finding, value_finding
 from consortium.types import id_problem
 
 VERSION = 1
@@ -79,8 +79,8 @@ def make_tx(kind: str, actor: str, body: dict[str, Any], signer: crypto.Signer, 
     if validate:
         if kind not in BY_KIND:
             raise TxError(Code.BENV, f"unknown kind {kind!r}")
-        _scan_pii(body)
-        BY_KIND[kind].parse(body)
+        _scan_pii(body, DEFAULT_POLICY)
+        _scan_parties(BY_KIND[kind].parse(body), DEFAULT_POLICY)
     sig = signer.sign(signing_bytes(chain_id, kind, actor, nonce, body))
     data = codec.encode([VERSION, chain_id, kind, actor, nonce, body, sig])
     if validate and len(data) > limits.tx_bytes_max:
@@ -92,11 +92,12 @@ def tx_hash(data: bytes) -> bytes:
     return crypto.digest(data)
 
 
-def decode_tx(data: bytes) -> Tx:
+def decode_tx(data: bytes, privacy: Policy = DEFAULT_POLICY) -> Tx:
     """Strictly decode untrusted bytes: a Tx, or TxError (BENV, PII, INCD) naming the problem.
 
     Checks everything that does not depend on the state: size, canonical form,
-    shape, kind, body schema and body rules, plaintext mainland personal data."""
+    shape, kind, body schema and body rules, personal data the genesis' privacy
+    policy refuses (`privacy`: Genesis.privacy)."""
     if not isinstance(data, bytes):
         raise TxError(Code.BENV, "transaction is not bytes")
     if len(data) > limits.tx_bytes_max:
@@ -106,8 +107,9 @@ def decode_tx(data: bytes) -> Tx:
     except DecodeError as exc:
         raise TxError(Code.BENV, f"not a canonical transaction ({exc.reason})") from None
     version, chain_id, kind, actor, nonce, raw_body, sig = _fields(value)
-    _scan_pii(raw_body)
+    _scan_pii(raw_body, privacy)
     body = BY_KIND[kind].parse(raw_body, kind)
+    _scan_parties(body, privacy)
     # The signed message is the wire form minus the signature: re-use the bytes.
     assert data[0] == 0x97 and data[-66:-64] == _SIG_TAIL
     message = DOMAIN + b"\x96" + data[1:-66]
@@ -137,7 +139,14 @@ def _fields(value: Any) -> tuple[int, str, str, str, int, dict[str, Any], bytes]
     return version, chain_id, kind, actor, nonce, body, sig
 
 
-def _scan_pii(body: Any) -> None:
-    found = value_finding(body, "body")
+def _scan_pii(raw_body: Any, privacy: Policy) -> None:
+    found = value_finding(raw_body, "body", privacy)
     if found is not None:
         raise TxError(Code.PII, found)
+
+
+def _scan_parties(body: Body, privacy: Policy) -> None:
+    """The parties of an ISSUE's document, judged by the genesis' privacy policy."""
+    found = party_finding(body, privacy)
+    if found is not None:
+        raise TxError(Code(found[0]), found[1])

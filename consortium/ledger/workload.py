@@ -178,12 +178,13 @@ class Workload:
             "currency": "USD", "amount": amount, "expiry_date": (today + dt.timedelta(days=60)).isoformat(),
             "latest_shipment_date": (today + dt.timedelta(days=30)).isoformat(), "port_of_loading": "CNSHA",
             "port_of_discharge": "HKHKG", "goods": "Consumer electronics", "presentation_days": 21,
-            "documents_required": ["BL", "INVOICE", "PACKING_LIST"]}
+            "documents_required": ["BL", "INVOICE", "PACKING_LIST"], "nominated_bank": None,
+            "confirming_bank": None}
         yield "LC_ADVISE", advising, {"lc_id": lc_id}
         steps, ebl = self._shipment(carrier, exporter, None, None)
         yield from steps
         yield "LC_PRESENT", exporter, {"lc_id": lc_id, "presentation_id": "P1", "ebl": ebl, "invoice_amount": amount,
-                                       "currency": "USD", "documents": ["INVOICE", "PACKING_LIST"]}
+                                       "currency": "USD", "documents": ["INVOICE", "PACKING_LIST"], "bank": None}
         yield "LC_HONOUR", issuing, {"lc_id": lc_id, "presentation_id": "P1"}
         yield "TRANSFER", issuing, {"ebl": ebl, "recipient": importer}
         yield "SURRENDER_FOR_DELIVERY", importer, {"ebl": ebl, "recipient": carrier}

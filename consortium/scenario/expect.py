@@ -86,6 +86,8 @@ def _record(e: Expect, fields: dict[str, Any], facts: Facts) -> list[Row]:
         "data": lambda: queries.data(lg, ident),
         "collateral": lambda: queries.collateral(lg, ident),
         "consent": lambda: queries.consent(lg, fields["data_id"], fields["grantee"], fields["purpose"]),
+        "account": lambda: queries.account(lg, *ident.split("/", 2)) if ident.count("/") == 2 else None,
+        "dvp": lambda: queries.dvp(lg, ident),
     }
     record = query[e.what]()
     # named with variables resolved (`fields` is substituted): the user sees the id `${bl}` held

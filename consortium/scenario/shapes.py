@@ -53,12 +53,15 @@ def _ebl() -> dict[str, Shape]:  # queries.ebl
 KINDS: dict[str, dict[str, Shape]] = {
     "ebl": _ebl(),
     "ebl_ref": {**_ebl(), "history": Items(None)},  # queries.ebl_by_reference
-    "lc": {**record(r.Lc), "presentation_records": Items({**record(r.Presentation), "refusal_precluded": None})},
-    "financing": {**record(r.Financing), "liens": Items(record(r.Lien))},
+    "lc": {**record(r.Lc), "presentation_records": Items({**record(r.Presentation), "refusal_precluded": None}),
+           "available_with": Items(None), "undertakings": Items(None)},
+    "financing": {**record(r.Financing), "liens": Items(record(r.Lien)), "ebls_under_control": Items(None)},
     "collateral": record(r.Lien),
     "party": record(r.PartyRecord),
     "data": {**record(r.Attestation), "consents": Items(record(r.Consent))},
     "consent": record(r.Consent),
+    "account": record(r.Account),  # queries.account: id "bank/currency/holder"
+    "dvp": record(r.DvpRec),
 }
 
 

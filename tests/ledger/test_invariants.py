@@ -52,7 +52,7 @@ def world() -> tuple[Net, dict[str, str]]:
         "lc_id": "LCX", "applicant": "hk-importer", "beneficiary": "sh-exporter", "advising_bank": "bank-sh",
         "currency": "USD", "amount": 1000, "expiry_date": "2026-06-01", "latest_shipment_date": "2026-05-01",
         "port_of_loading": "CNSHA", "port_of_discharge": "HKHKG", "goods": "goods", "documents_required": ["BL"],
-        "presentation_days": 21})
+        "presentation_days": 21, "nominated_bank": None, "confirming_bank": None})
     return net, ids
 
 

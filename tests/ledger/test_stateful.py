@@ -8,9 +8,17 @@ Invariants, in words:
    (determinism across nodes).
 4. restore(snapshot()) gives the same state root.
 
+Settlement in tokenised deposits is attempted too (`_money`): tokens issued and redeemed,
+payments plain or claimed against an LC honour or a loan, interbank positions settled,
+DvP offers made, cancelled and settled with the buyer funded or not; invariant 1 then
+covers no negative balance, supply = recorded liabilities, no payment without its obligation.
+
 Acts are mostly attempted by the party entitled to them (so that deep paths - pledge,
 trust receipt, presentation, refusal, waiver, consent - are reached) and sometimes by
-anyone (so that every rejection path is exercised too). One `attempt` rule dispatches
+anyone (so that every rejection path is exercised too). Credits may name a nominated
+and a confirming bank (presentation there, confirmation, forwarding, reimbursement),
+refusal notices state some or all of the discrepancies, and financings may list an eBL
+beside an invoice (approval needs the lender's control; the eBL is reserved until then). One `attempt` rule dispatches
 over weighted categories (time passing included), so that Hypothesis' swarm testing
 (switching rules off per example) cannot starve the eBL acts; an attempt goes into a
 block at once three times in four, else it waits for the next block with others.
@@ -39,11 +47,16 @@ TRADERS = ["sh-exporter", "sh-supplier", "hk-importer", "hk-distributor"]
 EBL_ACTIONS = ["TRANSFER", "ENDORSE", "ENDORSE_TO_ORDER", "BLANK_ENDORSE", "SIGN", "SURRENDER_FOR_DELIVERY",
                "SURRENDER_FOR_AMENDMENT", "SACC", "SREJ", "VOID", "PLEDGE", "RELEASE", "TRUST_RECEIPT"]
 LC_ACTIONS = ["LC_ADVISE", "LC_PRESENT", "LC_HONOUR", "LC_REFUSE", "LC_WAIVE", "LC_AMEND", "LC_AMEND_ACCEPT",
-              "LC_AMEND_REJECT"]
+              "LC_AMEND_REJECT", "LC_CONFIRM", "LC_FORWARD", "LC_REIMBURSE"]
+maybe_bank = st.sampled_from([None, None, *BANKS])
 FIXED_FPS = [builders.fingerprint({"doc": i}) for i in range(3)]  # invoices, orders, warehouse receipts
 #: Weighted categories of attempts.
 ATTEMPTS = (["issue"] * 3 + ["ebl"] * 8 + ["reissue"] + ["fin_request"] * 2 + ["fin"] * 3 + ["lc_issue"] * 2
-            + ["lc"] * 5 + ["attest"] + ["consent"] * 3 + ["garbage"] * 2 + ["advance"] * 2)
+            + ["lc"] * 5 + ["attest"] + ["consent"] * 3 + ["garbage"] * 2 + ["advance"] * 2 + ["money"] * 5)
+#: Settlement acts (tokenised deposits); EUR has no token (CURRENCY).
+MONEY_ACTIONS = ["TOKEN_ISSUE", "TOKEN_ISSUE", "TOKEN_REDEEM", "PAY", "PAY", "PAY_OBLIGATION", "PAY_OBLIGATION",
+                 "INTERBANK_SETTLE", "DVP_OFFER", "DVP", "DVP", "DVP_CANCEL"]
+CURRENCIES = ["CNH", "HKD", "USD"]
 
 anyone = st.sampled_from(IDS)
 trader = st.sampled_from(TRADERS + ["bank-hk"])
@@ -63,6 +76,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.fins: list[str] = []
         self.lcs: list[str] = []
         self.data: list[str] = []
+        self.dvps: list[str] = []
         self.focus: dict[str, str] = {}
         self.seq = 0
 
@@ -82,7 +96,8 @@ class LedgerMachine(RuleBasedStateMachine):
         txs, self.pending = self.pending[: limits.block_txs_max], self.pending[limits.block_txs_max:]
         self.net.block(*txs)  # asserts no INTERNAL result and every invariant
         if not self.pending:  # forget ids that never made it (keep one, for the misses)
-            for table, pool in ((t.EBL, self.ebls), (t.FIN, self.fins), (t.LC, self.lcs), (t.DATA, self.data)):
+            for table, pool in ((t.EBL, self.ebls), (t.FIN, self.fins), (t.LC, self.lcs), (t.DATA, self.data),
+                                (t.DVP, self.dvps)):
                 known = [x for x in pool if self.net.ledger.state.get(table, x) is not None]
                 pool[:] = known + [x for x in pool if x not in known][-1:]
 
@@ -139,7 +154,11 @@ class LedgerMachine(RuleBasedStateMachine):
         container = f"HYPU{n:07d}"
         if on_board and loaded:
             when = f"{self.today()}T00:30:00+08:00" if loaded > 1 else "2020-01-01T00:00:00+08:00"
-            self.submit("CARGO_EVENT", issuer, builders.events_body([builders.load_event(
+            # loaded == 5: a vessel-sharing partner loads it; declared (VSA_DECLARE) or not
+            loader = next(c for c in CARRIERS if c != issuer) if loaded == 5 else issuer
+            if loader != issuer and d.draw(st.booleans()):
+                self.submit("VSA_DECLARE", issuer, {"vsa_id": f"V{n}", "partners": [loader]})
+            self.submit("CARGO_EVENT", loader, builders.events_body([builders.load_event(
                 f"ev{n}", container, "CNSHA", when)]))
         endorsee = None if (blank or not to_order) else shipper
         consignee_id = None if to_order else consignee
@@ -232,16 +251,19 @@ class LedgerMachine(RuleBasedStateMachine):
         if d.draw(st.booleans()) and self.ebls:
             ebl, e = self.get(t.EBL, self.ebls, d.draw(pick))
             borrower = e.possessor if (e is not None and d.draw(MODE) < 3) else borrower
-            collateral, kind = {"type": "EBL", "fingerprint": ebl}, "CARGO_PLEDGE"
+            collateral, kind = [{"type": "EBL", "fingerprint": ebl}], "CARGO_PLEDGE"
+            if d.draw(st.booleans()):  # receivables with the eBL as further collateral (control needed)
+                kind = "RECEIVABLES"
+                collateral.append({"type": "INVOICE", "fingerprint": d.draw(st.sampled_from(FIXED_FPS))})
         else:
             kind, ctype = d.draw(st.sampled_from([("PRE_SHIPMENT", "PO"), ("RECEIVABLES", "INVOICE"),
                                                   ("CARGO_PLEDGE", "WAREHOUSE_RECEIPT")]))
-            collateral = {"type": ctype, "fingerprint": d.draw(st.sampled_from(FIXED_FPS))}
+            collateral = [{"type": ctype, "fingerprint": d.draw(st.sampled_from(FIXED_FPS))}]
         fin_id = f"F{self.next()}"
         self.fins.append(fin_id)
         self.focus["fin"] = fin_id
         self.submit("FIN_REQUEST", borrower, {"fin_id": fin_id, "kind": kind, "lender": lender, "currency": "USD",
-                                              "amount": d.draw(st.integers(1, 10**6)), "collateral": [collateral]})
+                                              "amount": d.draw(st.integers(1, 10**6)), "collateral": collateral})
 
     def _fin(self, d: st.DataObject) -> None:
         fin_id, fin = self.get(t.FIN, self.fins, d.draw(pick))
@@ -276,7 +298,8 @@ class LedgerMachine(RuleBasedStateMachine):
             "advising_bank": d.draw(st.sampled_from(BANKS)), "currency": "USD", "amount": 100_000,
             "expiry_date": self.today(ship + expiry), "latest_shipment_date": self.today(ship),
             "port_of_loading": "CNSHA", "port_of_discharge": "HKHKG", "goods": "goods",
-            "documents_required": ["BL", "INVOICE"], "presentation_days": 21})
+            "documents_required": ["BL", "INVOICE"], "presentation_days": 21,
+            "nominated_bank": d.draw(maybe_bank), "confirming_bank": d.draw(maybe_bank)})
 
     def _lc(self, d: st.DataObject) -> None:
         lc_id, lc = self.get(t.LC, self.lcs, d.draw(pick))
@@ -291,18 +314,24 @@ class LedgerMachine(RuleBasedStateMachine):
             if mode < 2:
                 action = d.draw(st.sampled_from(self._next_lc_acts(lc, pres)))
                 pid = int(lc.open_presentation[1:]) if pres is not None else len(lc.presentations) + 1
-                found = sorted(set(found) | set(pres.discrepancies)) if pres is not None else found
+                pid = len(lc.presentations) if action == "LC_REIMBURSE" else pid
+                found = found[:1] if d.draw(st.booleans()) else found  # the bank's own notice (art. 14(a))
+            examiner = pres.bank if pres is not None else lc.issuing_bank
             actor = {"LC_ADVISE": lc.advising_bank, "LC_PRESENT": lc.beneficiary, "LC_WAIVE": lc.applicant,
                      "LC_AMEND_ACCEPT": lc.beneficiary, "LC_AMEND_REJECT": lc.beneficiary,
+                     "LC_HONOUR": examiner, "LC_REFUSE": examiner, "LC_FORWARD": examiner,
+                     "LC_CONFIRM": lc.confirming_bank or lc.issuing_bank,
                      }.get(action, lc.issuing_bank)
         body: dict[str, Any] = {"lc_id": lc_id}
-        if action in ("LC_HONOUR", "LC_REFUSE", "LC_WAIVE", "LC_PRESENT"):
+        if action in ("LC_HONOUR", "LC_REFUSE", "LC_WAIVE", "LC_PRESENT", "LC_FORWARD", "LC_REIMBURSE"):
             body["presentation_id"] = f"P{pid}"
         if action == "LC_PRESENT":
             held = [x for x in self.ebls if lc is not None and self._held_by(x, lc.beneficiary)]
             pool = held if (held and mode < 3) else self.ebls or ["0" * 64]
             body.update(ebl=pool[d.draw(pick) % len(pool)], invoice_amount=d.draw(st.integers(50_000, 150_000)),
-                        currency="USD", documents=d.draw(st.sampled_from([["INVOICE"], []])))
+                        currency="USD", documents=d.draw(st.sampled_from([["INVOICE"], []])),
+                        bank=d.draw(st.sampled_from([lc.nominated_bank, lc.confirming_bank, lc.nominated_bank, None])
+                                    if lc is not None and mode < 3 else maybe_bank))
         elif action == "LC_REFUSE":
             body.update(discrepancies=found[:12],
                         disposal=d.draw(st.sampled_from(["HOLD_PENDING_WAIVER", "RETURN", "HOLD",
@@ -318,12 +347,16 @@ class LedgerMachine(RuleBasedStateMachine):
     def _next_lc_acts(lc: Any, pres: Any) -> list[str]:
         if not lc.advised:
             return ["LC_ADVISE"]
+        if lc.confirming_bank is not None and not lc.confirmed and lc.status == "ISSUED":
+            return ["LC_CONFIRM", "LC_PRESENT"]
+        if lc.status == "UTILIZED":
+            return ["LC_REIMBURSE", "LC_REIMBURSE", "LC_PRESENT"]
         if any(a.status == "PROPOSED" for a in lc.amendments):
             return ["LC_AMEND_ACCEPT", "LC_AMEND_REJECT"]
         if pres is None:
             return ["LC_PRESENT", "LC_PRESENT", "LC_AMEND"] if lc.status == "ISSUED" else LC_ACTIONS
         if pres.status == "PRESENTED":
-            return ["LC_HONOUR", "LC_REFUSE", "LC_REFUSE", "LC_WAIVE"]
+            return ["LC_HONOUR", "LC_REFUSE", "LC_REFUSE", "LC_WAIVE", "LC_FORWARD"]
         return ["LC_HONOUR"] if pres.waived else ["LC_WAIVE", "LC_HONOUR", "LC_REFUSE"]
 
     def _held_by(self, ebl: str, party: str) -> bool:
@@ -369,6 +402,108 @@ class LedgerMachine(RuleBasedStateMachine):
             if action == "CONSENT_GRANT":
                 body["expires"] = None
         self.submit(action, actor, body)
+
+    # ------------------------------------------------------------ settlement in tokenised deposits
+
+    def _money(self, d: st.DataObject) -> None:
+        """Mode 0-1: an act an account, obligation, position or DvP offer invites, by the
+        party entitled, mostly within its balance; mode 2-3: any amount, party or currency."""
+        s = self.net.ledger.state
+        action, mode = d.draw(st.sampled_from(MONEY_ACTIONS)), d.draw(MODE)
+        actor, bank, payee, payee_bank = d.draw(anyone), d.draw(st.sampled_from(BANKS)), d.draw(trader), \
+            d.draw(st.sampled_from(BANKS))
+        currency = d.draw(st.sampled_from(CURRENCIES + ["EUR"] if mode == 3 else CURRENCIES))
+        amount = d.draw(st.integers(1, 10**6))
+        accounts = [a for _, a in s.rows(t.ACCOUNT)]
+        held = accounts[d.draw(pick) % len(accounts)] if accounts and mode < 2 else None
+        if held is not None:  # spend what an account holds (in mode 0 never more)
+            actor, bank, currency = held.holder, held.bank, held.currency
+            amount = min(amount, held.balance) if mode == 0 else amount
+        elif mode < 2 and action in ("PAY", "TOKEN_REDEEM"):  # no account yet: fund one first
+            actor = d.draw(trader)
+            self.submit("TOKEN_ISSUE", bank, {"holder": actor, "currency": currency, "amount": amount})
+        if action == "TOKEN_ISSUE":
+            self.submit(action, d.draw(st.sampled_from(BANKS)) if mode < 3 else actor,
+                        {"holder": payee, "currency": currency, "amount": amount})
+        elif action == "TOKEN_REDEEM":
+            self.submit(action, actor, {"bank": bank, "currency": currency, "amount": amount})
+        elif action == "PAY":
+            payee = next(x for x in TRADERS + BANKS if x != actor) if payee == actor else payee
+            self.submit(action, actor, {"bank": bank, "payee": payee, "payee_bank": payee_bank, "currency": currency,
+                                        "amount": amount, "obligation": None, "ref": None})
+        elif action == "PAY_OBLIGATION":
+            self._pay_obligation(d, mode, actor, bank, currency, amount)
+        elif action == "INTERBANK_SETTLE":
+            positions = [p for _, p in s.rows(t.POSITION)]
+            p = positions[d.draw(pick) % len(positions)] if positions and mode < 3 else None
+            body = {"debtor": bank, "currency": currency, "amount": amount}
+            actor = d.draw(st.sampled_from(BANKS)) if mode < 3 else actor
+            if p is not None:
+                actor, body = p.creditor, {"debtor": p.debtor, "currency": p.currency,
+                                           "amount": min(amount, p.amount) if mode < 2 else amount}
+            self.submit(action, actor, body)
+        else:
+            self._dvp(d, action, mode, actor, bank, currency, amount)
+
+    def _pay_obligation(self, d: st.DataObject, mode: int, actor: str, bank: str, currency: str,
+                        amount: int) -> None:
+        s = self.net.ledger.state
+        kind = d.draw(st.sampled_from(["LC_HONOUR", "LOAN_DISBURSE", "LOAN_REPAY"]))
+        payee, payee_bank = d.draw(trader), d.draw(st.sampled_from(BANKS))
+        if kind == "LC_HONOUR":
+            lc_id, lc = self.get(t.LC, self.lcs, d.draw(pick))
+            honoured = [x for x in self.lcs if (c := s.get(t.LC, x)) is not None and c.status == "UTILIZED"]
+            if honoured and mode < 2:  # a credit that owes a payment
+                lc_id = honoured[d.draw(pick) % len(honoured)]
+                lc = s.get(t.LC, lc_id)
+            ref = f"{lc_id}/P{d.draw(st.integers(1, 3))}"
+            pres = s.get(t.PRES, f"{lc_id}/{lc.presentations[-1]}") if lc is not None and lc.presentations else None
+            if pres is not None and mode < 3:
+                ref, actor, bank, payee, currency = (f"{lc_id}/{pres.presentation_id}", pres.bank, pres.bank,
+                                                     pres.presenter, lc.terms.currency)
+        else:
+            ref, fin = self.get(t.FIN, self.fins, d.draw(pick))
+            live = [x for x in self.fins if (f := s.get(t.FIN, x)) is not None and f.status == "LIVE"]
+            if live and mode < 2:  # a financing that may be disbursed or repaid
+                ref = live[d.draw(pick) % len(live)]
+                fin = s.get(t.FIN, ref)
+            if fin is not None and mode < 3:
+                payer, payee = (fin.lender, fin.borrower) if kind == "LOAN_DISBURSE" else (fin.borrower, fin.lender)
+                actor, currency = payer, fin.currency
+                bank = payer if kind == "LOAN_DISBURSE" else bank
+                payee_bank = payee if kind == "LOAN_REPAY" else payee_bank
+                if kind == "LOAN_REPAY" and mode < 2:  # fund the borrower first
+                    self.submit("TOKEN_ISSUE", bank, {"holder": actor, "currency": currency, "amount": amount})
+        payee = next(x for x in TRADERS if x != actor) if payee == actor else payee
+        self.submit("PAY", actor, {"bank": bank, "payee": payee, "payee_bank": payee_bank, "currency": currency,
+                                   "amount": amount, "obligation": kind, "ref": ref})
+
+    def _dvp(self, d: st.DataObject, action: str, mode: int, buyer: str, bank: str, currency: str,
+             amount: int) -> None:
+        dvp_id, offer = self.get(t.DVP, self.dvps, d.draw(pick))
+        if action == "DVP_OFFER" or (mode < 2 and (offer is None or offer.status != "OFFERED")):
+            ebl, e = self.get(t.EBL, self.ebls, d.draw(pick))
+            seller = e.possessor if e is not None and mode < 3 else d.draw(trader)
+            buyer = d.draw(trader) if mode < 3 else buyer
+            buyer = next(x for x in TRADERS if x != seller) if buyer == seller else buyer
+            dvp_id = f"V{self.next()}"
+            self.dvps.append(dvp_id)
+            self.focus["dvp"] = dvp_id
+            self.submit("DVP_OFFER", buyer, {"dvp_id": dvp_id, "ebl": ebl, "seller": seller, "bank": bank,
+                                             "seller_bank": d.draw(st.sampled_from(BANKS)), "currency": currency,
+                                             "amount": amount})
+            if mode < 2 and d.draw(st.booleans()):  # settled at once, the buyer funded or not
+                if d.draw(st.booleans()) and buyer != bank:
+                    self.submit("TOKEN_ISSUE", bank, {"holder": buyer, "currency": currency, "amount": amount})
+                self.submit("DVP", seller, {"dvp_id": dvp_id})
+            return
+        actor = buyer
+        if offer is not None and mode < 3:
+            actor = offer.seller if action == "DVP" else offer.buyer
+            if action == "DVP" and mode < 2 and offer.buyer != offer.bank:  # fund the buyer first
+                self.submit("TOKEN_ISSUE", offer.bank, {"holder": offer.buyer, "currency": offer.currency,
+                                                        "amount": offer.amount})
+        self.submit(action, actor, {"dvp_id": dvp_id})
 
     # ------------------------------------------------------------ faults
 

@@ -129,14 +129,15 @@ def _same_shape(shape: object, value: object, path: str) -> list[str]:
 def test_the_field_shapes_are_exactly_what_the_queries_return(monkeypatch: pytest.MonkeyPatch) -> None:
     """The shapes the schema checks dot paths against (consortium/scenario/shapes.py) are
     the records the ledger queries really return, field for field: every record an
-    expectation looked up in four scenarios covering every kind has exactly the fields
+    expectation looked up in five scenarios covering every kind has exactly the fields
     of its shape, so a field added to or removed from a query cannot go unnoticed."""
     from consortium.ledger import queries
     from consortium.scenario.shapes import KINDS
 
     seen: dict[str, list[object]] = {k: [] for k in KINDS}
     names = {"ebl": "ebl", "ebl_ref": "ebl_by_reference", "lc": "lc", "financing": "financing",
-             "collateral": "collateral", "party": "party", "data": "data", "consent": "consent"}
+             "collateral": "collateral", "party": "party", "data": "data", "consent": "consent",
+             "account": "account", "dvp": "dvp"}
     for kind, fn in names.items():
         def spy(*args: object, _f: object = getattr(queries, fn), _k: str = kind) -> object:
             out = _f(*args)  # type: ignore[operator]
@@ -145,7 +146,7 @@ def test_the_field_shapes_are_exactly_what_the_queries_return(monkeypatch: pytes
             return out
         monkeypatch.setattr(queries, fn, spy)
     for name in ("mainland-data-consent", "qingdao-multiple-pledging", "switch-to-paper",
-                 "discrepancy-refusal-waiver"):
+                 "discrepancy-refusal-waiver", "dvp-settlement"):
         assert scenario.run(ROOT / "scenarios" / f"{name}.toml").ok, name
     assert all(seen.values()), {k: len(v) for k, v in seen.items()}
     problems = [p for kind, records in seen.items() for r in records for p in _same_shape(KINDS[kind], r, kind)]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from consortium.ledger.bodies import BY_KIND
-from consortium.ledger.rules import cargo, credit, data, ebl, finance, parties
+from consortium.ledger.rules import cargo, credit, data, ebl, finance, parties, settlement
 from consortium.ledger.rules.common import Ctx, Reject
 from consortium.ledger.state import State
 from consortium.types import Role
@@ -35,6 +35,10 @@ ROLES: dict[str, frozenset[Role] | None] = {
     "FIN_REQUEST": _TRADER, "FIN_APPROVE": _BANK, "FIN_DECLINE": _BANK, "FIN_REPAY": _BANK,
     "DATA_ATTEST": frozenset({Role.DATA_BUREAU}),
     "CONSENT_GRANT": None, "CONSENT_REVOKE": None, "DATA_SHARE": None,
+    "TOKEN_ISSUE": _BANK, "TOKEN_REDEEM": None, "PAY": None, "INTERBANK_SETTLE": _BANK,
+    "DVP_OFFER": None, "DVP_CANCEL": None, "DVP": None,
+    "LC_CONFIRM": _BANK, "LC_FORWARD": _BANK, "LC_REIMBURSE": _BANK,
+    "VSA_DECLARE": _CARRIER,
 }
 
 HANDLERS: dict[str, Handler] = {
@@ -54,6 +58,11 @@ HANDLERS: dict[str, Handler] = {
     "FIN_REPAY": finance.on_repay,
     "DATA_ATTEST": data.on_attest, "CONSENT_GRANT": data.on_grant, "CONSENT_REVOKE": data.on_revoke,
     "DATA_SHARE": data.on_share,
+    "TOKEN_ISSUE": settlement.on_issue, "TOKEN_REDEEM": settlement.on_redeem, "PAY": settlement.on_pay,
+    "INTERBANK_SETTLE": settlement.on_interbank_settle, "DVP_OFFER": settlement.on_dvp_offer,
+    "DVP_CANCEL": settlement.on_dvp_cancel, "DVP": settlement.on_dvp,
+    "LC_CONFIRM": credit.on_confirm, "LC_FORWARD": credit.on_forward, "LC_REIMBURSE": credit.on_reimburse,
+    "VSA_DECLARE": cargo.on_vsa_declare,
 }
 
 assert set(HANDLERS) == set(BY_KIND) == set(ROLES), "every kind has a role rule and a handler"

@@ -37,7 +37,9 @@ from consortium.ledger import state as t
 from consortium.ledger.banking import add_days
 from consortium.ledger.codes import Code
 from consortium.ledger.dcsa import TransportDoc
+from consortium.ledger.rules.cargo import loaders
 from consortium.ledger.rules.common import Ctx, Reject, need_ebl, need_party, need_role, short
+from consortium.ledger.rules.finance import need_unreserved
 from consortium.ledger.state import State
 from consortium.types import Role
 
@@ -145,27 +147,32 @@ def _check_reference(s: State, ctx: Ctx, doc: TransportDoc, old: r.Ebl | None) -
 
 
 def check_loaded(s: State, carrier: str, doc: TransportDoc) -> None:
-    """Stated rule: a shipped-on-board eBL needs, for every container on it, an actual
-    LOAD event by the issuing carrier at the port of loading dated within the 30 days
-    up to shippedOnBoardDate, and the last container loaded defines that date (DCSA:
-    "date when the last container ... is physically loaded onboard")."""
+    """Stated rule (SOB-LOAD): a shipped-on-board eBL needs, for every container on it, an
+    actual LOAD event by the issuing carrier or one of its declared vessel-sharing partners
+    (rules/cargo.py) at the port of loading (its UN/LOCODE, which such a document must
+    give: SOB-POL-UNLOC) dated within the 30 days up to shippedOnBoardDate, and the last
+    container loaded defines that date (DCSA: "date when the last container ... is
+    physically loaded onboard")."""
     sob = doc.shipped_on_board_date
-    assert sob is not None
+    pol = doc.port_of_loading
+    assert sob is not None and pol is not None
     earliest = add_days(sob, -limits.load_lookback_days)
     latest: list[str] = []
+    carriers = loaders(s, carrier)
     for eq in doc.equipment:
-        index = s.get(t.LOAD, f"{carrier}/{eq}")
-        if index is None or not index.loads:
-            raise Reject(Code.MDOC, f"no actual LOAD event by {carrier} for container {eq}")
-        at_port = [x for x in index.loads if doc.port_of_loading in (None, x.location)]
+        loads = [x for c in carriers if (index := s.get(t.LOAD, f"{c}/{eq}")) is not None for x in index.loads]
+        if not loads:
+            raise Reject(Code.MDOC, f"SOB-LOAD: no actual LOAD event by {' or '.join(carriers)} for container {eq}")
+        at_port = [x for x in loads if x.location == pol]
         if not at_port:
-            raise Reject(Code.LOAD_MISMATCH, f"container {eq} was not loaded at {doc.port_of_loading}")
+            raise Reject(Code.LOAD_MISMATCH, f"SOB-LOAD: container {eq} was not loaded at {pol}")
         dated = [x.local_date for x in at_port if earliest <= x.local_date <= sob]
         if not dated:
-            raise Reject(Code.LOAD_MISMATCH, f"container {eq} has no LOAD within 30 days up to {sob}")
+            raise Reject(Code.LOAD_MISMATCH, f"SOB-LOAD: container {eq} has no LOAD at {pol} within "
+                                             f"{limits.load_lookback_days} days up to {sob}")
         latest.append(max(dated))
     if max(latest) != sob:
-        raise Reject(Code.LOAD_MISMATCH, f"the last container was loaded on {max(latest)}, "
+        raise Reject(Code.LOAD_MISMATCH, f"SOB-LOAD: the last container was loaded on {max(latest)}, "
                                          f"but shippedOnBoardDate is {sob}")
 
 
@@ -198,6 +205,7 @@ def append_first(s: State, ctx: Ctx, e: r.Ebl) -> r.Ebl:
 
 def on_transfer(s: State, ctx: Ctx, body: b.Transfer) -> None:
     e = movable(s, ctx, body.ebl, "TRANSFER")
+    need_unreserved(s, e, ctx.actor, body.recipient, "TRANSFER")
     s.put(t.EBL, e.id, pass_possession(s, ctx, e, body.recipient))
 
 
@@ -208,6 +216,7 @@ def _endorse(s: State, ctx: Ctx, ebl_id: str, action: str, recipient: str | None
     need_active(e, action)
     need_possessor(e, ctx.actor)
     need_unpledged(e, action)
+    need_unreserved(s, e, ctx.actor, recipient, action)
     if e.title_holder() != ctx.actor:
         raise Reject(Code.TITLE, f"{ctx.actor} holds eBL {short(e.id)} but is not its endorsee")
     if not e.endorsable:
@@ -251,6 +260,7 @@ def _surrender(s: State, ctx: Ctx, ebl_id: str, action: str, recipient: str, rea
         _may_take_delivery(e, ctx.actor)
     else:
         need_unpledged(e, action)
+    need_unreserved(s, e, ctx.actor, None, action)  # financing: collateral under control
     e = append(s, ctx, e, action, recipient, reason)
     s.put(t.EBL, e.id, replace(e, status=r.PENDING[action], possessor=e.carrier, surrendered_by=ctx.actor,
                                amendment_reason=reason))
