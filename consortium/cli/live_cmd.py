@@ -33,7 +33,15 @@ from consortium.errors import UserError
 @app.command()
 def up(
     home: Annotated[Path, typer.Option(help="Consortium home directory (from `consortium init`).")] = DEFAULT_HOME,
-    broker: Annotated[str, typer.Option(help="embedded (amqtt, default), mosquitto, or mqtt://host:port.")] = "embedded",
+    broker: Annotated[Optional[str], typer.Option(
+        help="embedded (amqtt, default), mosquitto, or mqtt://host:port (bridged: mosquitto only).")] = None,
+    topology: Annotated[str, typer.Option(
+        help="single (one broker) or bridged (a Shanghai and a Hong Kong mosquitto, bridged through the "
+             "link relay; each member on its jurisdiction's broker).")] = "single",
+    relay_port: Annotated[Optional[int], typer.Option(
+        help="Bridged: port of the link relay (default: a free one).")] = None,
+    link_rtt_ms: Annotated[Optional[int], typer.Option(
+        help="Bridged: round trip the link adds, ms (default 30; jitter 3 each way).")] = None,
     detach: Annotated[bool, typer.Option(help="Return once every node reports a status; stop with `consortium down`.")] = False,
     only: Annotated[Optional[list[str]], typer.Option(
         help="Start just this member (repeatable) against the running broker, e.g. to restart a crashed node.")] = None,
@@ -45,10 +53,16 @@ def up(
     json_out: Annotated[bool, typer.Option("--json", help="With --detach: print what was started as JSON.")] = False,
 ) -> None:
     """Start the broker and one node process per member, with a live dashboard (Ctrl-C stops all)."""
+    from consortium.bus import bridge
     from consortium.bus import broker as brokers
     from consortium.home import load_genesis
     from consortium.node import launch
 
+    bridge.check_topology(topology)
+    if topology == "bridged" and broker not in (None, "mosquitto"):
+        raise UserError(f"--topology bridged runs two mosquitto brokers; --broker {broker} does not fit")
+    if topology == "single" and (relay_port is not None or link_rtt_ms is not None):
+        raise UserError("--relay-port and --link-rtt-ms need --topology bridged")
     genesis = load_genesis(home)
     members = [m.id for m in genesis.members]
     ids = _chosen(members, only)
@@ -57,14 +71,24 @@ def up(
     already = sorted(set(ids) & set(running))
     if already:
         raise UserError(f"already running: {', '.join(already)} (stop them with `consortium down --home {home}`)")
-    handle = _broker_for(brokers, home, rd, broker, port, detach, reuse=bool(only))
+    if topology == "bridged" and not only:
+        if brokers.attach_recorded(rd) is not None:
+            raise UserError(f"a broker is already running for {home}; `consortium down --home {home}` first")
+        handle: Any = bridge.start_bridged(home, rd, detach=detach, port=port, relay_port=relay_port,
+                                           plan=bridge.NetnsPlan.from_env(), latency_ms=None
+                                           if link_rtt_ms is None else link_rtt_ms // 2)
+    else:
+        handle = _broker_for(brokers, home, rd, broker or "embedded", port, detach, reuse=bool(only))
     if only or handle.kind == "external":  # not started here: is it there at all? (one line, exit 2)
         _probe(home, handle.url, bool(only))
+    urls, spaces = bridge.recorded_urls(rd), bridge.recorded_netns(rd)  # bridged: per jurisdiction
     started: dict[str, Any] = {}
     try:
         for ident in ids:  # one by one, so that a failure still stops the ones already started
-            started.update(launch.start_nodes(home, [ident], handle.url, detach=detach,
-                                              block_interval_ms=block_interval_ms))
+            side = str(genesis.member(ident).jurisdiction)  # type: ignore[union-attr]
+            started.update({ident: launch.start_node(home, ident, urls.get(side, handle.url), detach=detach,
+                                                     block_interval_ms=block_interval_ms,
+                                                     netns=spaces.get(side))})
             time.sleep(limits.node_start_gap_ms / 1000)
         if detach:
             # a node that cannot start (a damaged store) must not take the healthy ones down with it
@@ -138,12 +162,22 @@ def _print_started(handle: Any, started: Mapping[str, Any], records: Mapping[str
 
     out = {"broker": {"kind": handle.kind, "url": handle.url, "pid": handle.pid},
            "nodes": {i: n.pid for i, n in started.items()}, "failed": dict(failed), "summary": agreement(records)}
+    if hasattr(handle, "describe"):  # bridged: both brokers and the link relay
+        out["topology"] = handle.describe()
     for ident, why in failed.items():
         err_console.print(f"[red]warning:[/red] node {ident} did not start: {why}", highlight=False, soft_wrap=True)
     if json_out:
         emit_json(out)
         return
-    console.print(f"broker {handle.kind} at {handle.url} (pid {handle.pid})")
+    if hasattr(handle, "describe"):
+        d = handle.describe()
+        for side, b in d["brokers"].items():
+            console.print(f"broker mosquitto ({side}) at {b['url']} (pid {b['pid']})")
+        console.print(f"link relay {d['relay']['listen'][0]}:{d['relay']['listen'][1]} -> "
+                      f"{d['relay']['target'][0]}:{d['relay']['target'][1]} (pid {d['relay']['pid']}); "
+                      "`consortium link cut|heal|cut-oneway|status`")
+    else:
+        console.print(f"broker {handle.kind} at {handle.url} (pid {handle.pid})")
     for ident, node in started.items():
         console.print(f"  node {ident}: pid {node.pid}, log {node.log}")
     if not records:
@@ -191,8 +225,11 @@ def down(
         raise UserError(f"--home {home}: no such consortium home (no such directory)")
     if not (home / GENESIS_FILE).exists() and not rd.is_dir():
         raise UserError(f"--home {home}: not a consortium home (no {GENESIS_FILE}, no run/)")
+    from consortium.bus import bridge
+
     stopped = launch.stop_recorded_nodes(home)
     broker_stopped = brokers.stop_recorded(rd)
+    broker_stopped = bridge.stop_recorded(rd) or broker_stopped  # bridged: the relay and the far broker
     if json_out:
         emit_json({"nodes_stopped": stopped, "broker_stopped": broker_stopped})
         return
@@ -450,3 +487,96 @@ def broker_stop(
         emit_json({"broker_stopped": stopped})
         return
     console.print("broker stopped" if stopped else "no broker was running")
+
+
+# ---------------------------------------------------------------- link (bridged topology)
+
+
+link_app = typer.Typer(name="link", no_args_is_help=True,
+                       help="The Shanghai - Hong Kong link of a bridged consortium (`up --topology bridged`): "
+                            "cut, heal, cut one way, latency, status.")
+app.add_typer(link_app, name="link")
+
+_SIDE_DIRECTIONS = {"CN-SH": "a-b", "HK": "b-a"}  # the relay's "a" side is the bridge's origin, Shanghai
+
+
+def _link_out(state: dict[str, Any], json_out: bool, what: str) -> None:
+    if json_out:
+        emit_json(state)
+        return
+    lost = {"a-b": "CN-SH -> HK", "b-a": "HK -> CN-SH"}.get(str(state.get("lost")), "")
+    mode = f"{state['mode']} ({lost} lost)" if lost else state["mode"]
+    console.print(f"link {what}: {mode}, latency {state['latency_ms']} ms +- {state['jitter_ms']} ms each way, "
+                  f"{state['open']} connection(s) open, resets {state['resets']}, bytes {state['bytes']}")
+
+
+def _link(home: Path, mode: str, json_out: bool, what: str, **kw: Any) -> None:
+    from consortium.bus import relay
+    from consortium.node import launch
+
+    _link_out(relay.write_command(launch.run_dir(home), mode, **kw), json_out, what)  # type: ignore[arg-type]
+
+
+@link_app.command("status")
+def link_status(
+    home: Annotated[Path, typer.Option(help="Consortium home directory.")] = DEFAULT_HOME,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the relay's state as JSON.")] = False,
+) -> None:
+    """The link relay's state: mode, latency, open connections, bytes each way (exit 1 if not running)."""
+    from consortium.bus import relay
+    from consortium.node import launch
+
+    rd = launch.run_dir(home)
+    state = relay.read_state(rd)
+    if state is None:
+        raise UserError(f"no link relay recorded in {rd} (start a bridged consortium: `consortium up --topology bridged`)")
+    running = relay.is_fresh(state)
+    _link_out({**state, "running": running}, json_out, "status" if running else "status (relay NOT running)")
+    if not running:
+        raise typer.Exit(1)
+
+
+@link_app.command("cut")
+def link_cut(
+    home: Annotated[Path, typer.Option(help="Consortium home directory.")] = DEFAULT_HOME,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the relay's new state as JSON.")] = False,
+) -> None:
+    """Cut the link both ways: the bridge's connection is reset and refused until `heal`."""
+    _link(home, "cut", json_out, "cut")
+
+
+@link_app.command("cut-oneway")
+def link_cut_oneway(
+    from_side: Annotated[str, typer.Option("--from", help="CN-SH or HK: what this side sends is lost.")],
+    home: Annotated[Path, typer.Option(help="Consortium home directory.")] = DEFAULT_HOME,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the relay's new state as JSON.")] = False,
+) -> None:
+    """Lose what one side sends over the link; the other direction still flows."""
+    if from_side not in _SIDE_DIRECTIONS:
+        raise UserError(f"--from: {from_side!r} is not CN-SH or HK")
+    _link(home, "cut-oneway", json_out, f"cut one way from {from_side}", lost=_SIDE_DIRECTIONS[from_side])
+
+
+@link_app.command("heal")
+def link_heal(
+    home: Annotated[Path, typer.Option(help="Consortium home directory.")] = DEFAULT_HOME,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the relay's new state as JSON.")] = False,
+) -> None:
+    """Restore the link (connections that lost bytes are reset; the bridge reconnects within about 2 s)."""
+    _link(home, "up", json_out, "healed")
+
+
+@link_app.command("set")
+def link_set(
+    rtt_ms: Annotated[Optional[int], typer.Option(min=0, help="Round trip the link adds, ms.")] = None,
+    jitter_ms: Annotated[Optional[int], typer.Option(min=0, help="+- jitter on each one-way delay, ms.")] = None,
+    home: Annotated[Path, typer.Option(help="Consortium home directory.")] = DEFAULT_HOME,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the relay's new state as JSON.")] = False,
+) -> None:
+    """Change the link's latency and jitter (the mode stays)."""
+    from consortium.bus import relay
+    from consortium.node import launch
+
+    state = relay.read_state(launch.run_dir(home)) or {}
+    _link(home, str(state.get("mode", "up")), json_out, "set", lost=state.get("lost"),
+          latency_ms=None if rtt_ms is None else rtt_ms // 2, jitter_ms=jitter_ms)

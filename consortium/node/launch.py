@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from consortium import limits, proc
+from consortium.bus.broker import netns_exec
 from consortium.bus.endpoint import Endpoint, check_broker, endpoint
 from consortium.errors import UserError
 from consortium.node.runtime import BLOCK_INTERVAL_ENV
@@ -68,9 +69,10 @@ def node_command(home: Path, node_id: str, broker_url: str, *, parent_pid: int |
 
 def start_node(home: Path, node_id: str, broker_url: str, *, detach: bool,
                block_interval_ms: int | None = None, log_level: str = "info",
-               profile: bool = False) -> NodeProcess:
+               profile: bool = False, netns: str | None = None) -> NodeProcess:
     """Start one node process and record it in HOME/run (with `profile`, the node
-    writes cProfile stats to HOME/run/<id>.prof when it stops)."""
+    writes cProfile stats to HOME/run/<id>.prof when it stops; with `netns`, it
+    runs inside that network namespace: the bridged topology's multi-host placement)."""
     rd = run_dir(home)
     rd.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -79,6 +81,8 @@ def start_node(home: Path, node_id: str, broker_url: str, *, detach: bool,
     log = rd / f"{node_id}.log"
     cmd = node_command(home, node_id, broker_url, parent_pid=None if detach else os.getpid(),
                        log_level=log_level, profile=rd / f"{node_id}.prof" if profile else None)
+    if netns is not None:
+        cmd = [*netns_exec(netns), *cmd]  # `ip netns exec` execs the node: the pid stays the node's
     with open(log, "ab") as out:  # the child keeps its own descriptor
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
                                 start_new_session=True, close_fds=True)

@@ -59,9 +59,13 @@ def test_generated_mosquitto_files(home: Home, tmp_path: Path) -> None:
     packet_max = int(text.split("max_packet_size ")[1].split()[0])
     assert packet_max > limits.frame_bytes_max
     acl = (tmp_path / "mosquitto" / "acl").read_text()
-    for member in home.genesis.members:
-        assert (f"user {member.id}\ntopic write consortium/{CHAIN}/{member.id}/#\n"
-                f"topic read consortium/{CHAIN}/#\n") in acl
+    for member in home.genesis.members:  # own fixed topics only; broadcasts and its own direct topics read
+        block = acl.split(f"user {member.id}\n")[1].split("\n\n")[0].splitlines()
+        assert f"topic write consortium/{CHAIN}/{member.id}/prevote" in block
+        assert all(ln.startswith(f"topic write consortium/{CHAIN}/{member.id}/") for ln in block
+                   if ln.startswith("topic write"))
+        assert [ln for ln in block if ln.startswith("topic read")] == [
+            f"topic read consortium/{CHAIN}/+/+", f"topic read consortium/{CHAIN}/+/to/{member.id}/+"]
     client_block = acl.split(f"user {brokers.CLIENT_USER}\n")[1]
     assert {p.id for p in home.genesis.parties} == {
         line.split("/")[2] for line in client_block.splitlines() if line.startswith("topic write")}
