@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
+import msgspec
 
 from consortium import crypto, limits
 from consortium.errors import DecodeError, LocalError
@@ -94,41 +94,84 @@ def _key_bytes(key: str) -> bytes:
 
 def encode(value: Any) -> bytes:
     """Canonical msgpack bytes of `value` (LocalError if it has none)."""
-    return msgpack.packb(_canon(value, 0), use_bin_type=True)  # type: ignore[no-any-return]
+    return _ENCODER.encode(_canon(value, 0))
 
 
-def _refuse_ext(code: int, data: bytes) -> Any:
-    raise ValueError("ext types are not allowed")
+#: One decoder and one encoder for every frame and value (msgspec: C speed, no per-call
+#: setup). The canonical form is msgpack's shortest encoding of plain values, which
+#: msgspec and msgpack-python produce identically (tests/test_codec.py compares them).
+_DECODER = msgspec.msgpack.Decoder()
+_ENCODER = msgspec.msgpack.Encoder()
+
+#: Types a decoded value may hold: msgpack nil, bool, int, str, bin, array, map. Anything
+#: else msgspec hands back (ext types, timestamps) is refused like msgpack's ext hook did.
+_PLAIN = frozenset({type(None), bool, int, str, bytes, list, dict})
+_FLAT_PLAIN = frozenset({type(None), bool, int, bytes})  # nothing inside to check
+_TEXT_ONLY = frozenset({str})
 
 
-def _check_decoded(value: Any, depth: int) -> None:
-    """Refuse floats and maps whose keys are not in canonical (sorted) order.
-    Minimal integer/length encodings are then checked by re-packing."""
+def _check_decoded(value: Any, depth: int, long_text: bool) -> None:
+    """One walk over the containers of a decoded value, each checked with C-speed
+    set and sort operations rather than element by element in Python:
+    - NOT_MSGPACK (what msgpack's unpacker limits refused before): a value that is
+      not plain (ext types), a list or map of more than codec_items_max items, a map
+      key that is not text, text longer than codec_str_bytes_max (only possible, so
+      only looked for, when `long_text`: the input is longer than that);
+    - NON_CANONICAL: a float; map keys not in sorted order (code point order of str
+      equals the order of their UTF-8 bytes, and valid UTF-8 is all msgspec decodes);
+    - SHAPE: nesting deeper than codec_depth_max.
+    Minimal integer and length encodings are then checked by re-encoding."""
     if depth > limits.codec_depth_max:
         raise DecodeError(Reason.SHAPE, "value nests too deep")
     t = type(value)
     if t is list:
-        for v in value:
-            if type(v) in _CONTAINERS:
-                _check_decoded(v, depth + 1)
-            elif type(v) is float:
-                raise DecodeError(Reason.NON_CANONICAL, "floats are not allowed")
+        items: Any = value
     elif t is dict:
-        prev = None
-        for k, v in value.items():
-            kb = k.encode("utf-8", "surrogatepass")
-            if prev is not None and kb <= prev:
-                raise DecodeError(Reason.NON_CANONICAL, "map keys are not sorted")
-            prev = kb
-            if type(v) in _CONTAINERS:
-                _check_decoded(v, depth + 1)
-            elif type(v) is float:
-                raise DecodeError(Reason.NON_CANONICAL, "floats are not allowed")
-    elif t is float:
+        keys = list(value)
+        if len(keys) > limits.codec_items_max:
+            raise DecodeError(Reason.NOT_MSGPACK, "map too long")
+        if keys and set(map(type, keys)) != _TEXT_ONLY:
+            raise DecodeError(Reason.NOT_MSGPACK, "map key is not text")
+        if keys != sorted(keys):
+            raise DecodeError(Reason.NON_CANONICAL, "map keys are not sorted")
+        if long_text:
+            _check_text(keys)
+        items = value.values()
+    else:
+        _check_scalar(value, long_text)
+        return
+    if len(items) > limits.codec_items_max:
+        raise DecodeError(Reason.NOT_MSGPACK, "list too long")
+    kinds = set(map(type, items))
+    if kinds <= _FLAT_PLAIN:
+        return
+    if not kinds <= _PLAIN:
+        if float in kinds and kinds - {float} <= _PLAIN:
+            raise DecodeError(Reason.NON_CANONICAL, "floats are not allowed")
+        raise DecodeError(Reason.NOT_MSGPACK, "ext types are not allowed")
+    if long_text and str in kinds:
+        _check_text(items)
+    if list in kinds or dict in kinds:
+        for v in items:
+            if type(v) is list or type(v) is dict:
+                _check_decoded(v, depth + 1, long_text)
+
+
+def _check_scalar(value: Any, long_text: bool) -> None:
+    t = type(value)
+    if t is float:
         raise DecodeError(Reason.NON_CANONICAL, "floats are not allowed")
+    if t not in _PLAIN:
+        raise DecodeError(Reason.NOT_MSGPACK, "ext types are not allowed")
+    if long_text and t is str:
+        _check_text([value])
 
 
-_CONTAINERS = (list, dict)
+def _check_text(values: Any) -> None:
+    for v in values:
+        if type(v) is str and len(v) * 4 > limits.codec_str_bytes_max \
+                and len(v.encode("utf-8")) > limits.codec_str_bytes_max:
+            raise DecodeError(Reason.NOT_MSGPACK, "text too long")
 
 
 def decode(data: bytes) -> Any:
@@ -142,25 +185,15 @@ def decode(data: bytes) -> Any:
     if len(data) > limits.frame_bytes_max:
         raise DecodeError(Reason.TOO_LARGE, f"{len(data)} bytes > {limits.frame_bytes_max}")
     try:
-        value = msgpack.unpackb(
-            data,
-            raw=False,
-            strict_map_key=True,
-            use_list=True,
-            ext_hook=_refuse_ext,
-            max_str_len=limits.codec_str_bytes_max,
-            max_bin_len=limits.frame_bytes_max,
-            max_array_len=limits.codec_items_max,
-            max_map_len=limits.codec_items_max,
-        )
-    except Exception as exc:  # msgpack raises many types on hostile input
+        value = _DECODER.decode(data)
+    except Exception as exc:  # malformed, truncated, trailing bytes, nested past the recursion limit
         raise DecodeError(Reason.NOT_MSGPACK, type(exc).__name__) from None
-    _check_decoded(value, 0)
-    # Keys are sorted and no floats: plain re-packing now reproduces the
-    # canonical form, so any difference is a non-minimal encoding.
+    _check_decoded(value, 0, len(data) > limits.codec_str_bytes_max)
+    # Plain values, keys sorted, no floats: re-encoding now reproduces the
+    # canonical form, so any difference is a non-minimal encoding (or a repeated key).
     try:
-        again = msgpack.packb(value, use_bin_type=True)
-    except (ValueError, OverflowError, UnicodeEncodeError) as exc:
+        again = _ENCODER.encode(value)
+    except Exception as exc:
         raise DecodeError(Reason.NON_CANONICAL, str(exc)) from None
     if again != data:
         raise DecodeError(Reason.NON_CANONICAL, "bytes are not in canonical form")
@@ -188,10 +221,6 @@ def _opt_bytes32(v: Any) -> bool:
     return v is None or _bytes32(v)
 
 
-def _bytes(v: Any) -> bool:
-    return isinstance(v, bytes)
-
-
 def _code(v: Any) -> bool:
     """A reason code: short ASCII (ledger codes such as ROLE, mempool ones such as TOO_LARGE)."""
     return isinstance(v, str) and 0 < len(v) <= limits.kind_bytes_max and v.isascii() and v.isprintable()
@@ -205,13 +234,19 @@ def _list(v: Any) -> bool:
     return isinstance(v, list)
 
 
+def _txs(v: Any) -> bool:
+    """A TX frame's batch: 1..tx_batch_txs_max transactions, each bytes (checked one by one later)."""
+    return (isinstance(v, list) and 0 < len(v) <= limits.tx_batch_txs_max
+            and all(type(t) is bytes for t in v))
+
+
 #: The top-level shape of each kind's body: required fields and their checks.
 #: Deeper structure (a block inside a proposal) is checked by its own layer.
 BODY_FIELDS: dict[Kind, dict[str, Check]] = {
     Kind.PROPOSAL: {"height": _uint, "round": _uint, "valid_round": _int, "block": _map, "pol": _list},
     Kind.PREVOTE: {"height": _uint, "round": _uint, "block_id": _opt_bytes32},
     Kind.PRECOMMIT: {"height": _uint, "round": _uint, "block_id": _opt_bytes32},
-    Kind.TX: {"tx": _bytes},
+    Kind.TX: {"txs": _txs},
     Kind.SYNC_REQUEST: {"from_height": _uint, "to_height": _uint},
     Kind.SYNC_RESPONSE: {"blocks": _list},
     Kind.STATUS: {"height": _uint, "round": _uint, "info": _map},
@@ -278,16 +313,28 @@ def frame_of(signing: bytes, signature: bytes) -> bytes:
     return b"\x96" + signing[len(DOMAIN) + 1:] + b"\xc4\x40" + signature
 
 
-def decode_envelope(data: bytes, *, chain_id: str, keys: Mapping[str, bytes]) -> Envelope:
+#: Kinds whose envelope signature a node need not check: a TX frame only carries
+#: transactions, each signed by its actor and verified on its own at admission, so a
+#: second signature over the same bytes adds nothing a node relies on (who may
+#: publish on the topic is the broker's ACL; the reasoning: docs/CONSENSUS.md).
+SELF_SIGNED_KINDS = frozenset({Kind.TX})
+
+
+def decode_envelope(data: bytes, *, chain_id: str, keys: Mapping[str, bytes],
+                    verify_self_signed: bool = True) -> Envelope:
     """Check untrusted bytes all the way to the signature.
 
-    `keys` maps each known sender id to its Ed25519 public key."""
+    `keys` maps each known sender id to its Ed25519 public key. With
+    `verify_self_signed` False the envelope signature of SELF_SIGNED_KINDS frames
+    is not checked (everything else still is): the node's bus adapter."""
     env = decode_unverified(data)
     if env.chain != chain_id:
         raise DecodeError(Reason.WRONG_CHAIN, f"chain {env.chain!r}")
     key = keys.get(env.sender)
     if key is None:
         raise DecodeError(Reason.UNKNOWN_SENDER, f"sender {env.sender!r}")
+    if not verify_self_signed and env.kind in SELF_SIGNED_KINDS:
+        return env
     if not crypto.verify(key, _signing_bytes_of_frame(bytes(data)), env.signature):
         raise DecodeError(Reason.BAD_SIGNATURE, f"sender {env.sender!r}")
     return env

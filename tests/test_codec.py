@@ -44,7 +44,7 @@ BODIES = {
                          max_size=3)}),
     Kind.PREVOTE: st.fixed_dictionaries({"height": u64, "round": u64, "block_id": st.none() | b32}),
     Kind.PRECOMMIT: st.fixed_dictionaries({"height": u64, "round": u64, "block_id": st.none() | b32}),
-    Kind.TX: st.fixed_dictionaries({"tx": st.binary(max_size=200)}),
+    Kind.TX: st.fixed_dictionaries({"txs": st.lists(st.binary(max_size=200), min_size=1, max_size=4)}),
     Kind.SYNC_REQUEST: st.fixed_dictionaries({"from_height": u64, "to_height": u64}),
     Kind.SYNC_RESPONSE: st.fixed_dictionaries({"blocks": st.lists(values, max_size=3)}),
     Kind.STATUS: st.fixed_dictionaries(
@@ -117,7 +117,7 @@ def test_every_single_byte_mutation_of_one_frame() -> None:
 
 
 def _frame(**kw: object) -> bytes:
-    env = codec.seal_envelope(CHAIN, "alice", Kind.TX, {"tx": b"x"}, SIGNER)
+    env = codec.seal_envelope(CHAIN, "alice", Kind.TX, {"txs": [b"x"]}, SIGNER)
     parts = {"version": env.version, "chain": env.chain, "sender": env.sender, "kind": str(env.kind),
              "body": env.body, "sig": env.signature} | kw
     return codec.encode(list(parts.values()))
@@ -133,7 +133,7 @@ def _frame(**kw: object) -> bytes:
         (msgpack.packb(1.5), Reason.NON_CANONICAL),
         (_frame(version=2), Reason.VERSION),
         (_frame(kind="gossip"), Reason.UNKNOWN_KIND),
-        (_frame(body={"tx": 5}), Reason.SHAPE),
+        (_frame(body={"txs": 5}), Reason.SHAPE),
         (_frame(chain="other-chain"), Reason.WRONG_CHAIN),
         (_frame(sender="mallory"), Reason.UNKNOWN_SENDER),
         (_frame(sender="bob"), Reason.BAD_SIGNATURE),
@@ -156,3 +156,50 @@ def test_floats_and_foreign_types_have_no_canonical_form() -> None:
     for bad in (1.5, {1: "int key"}, object(), 2**64):
         with pytest.raises(LocalError):
             codec.encode(bad)
+
+
+@given(values)
+def test_the_canonical_bytes_are_msgpack_pythons_shortest_encoding(value: object) -> None:
+    """The codec encodes and re-encodes with msgspec (C speed); its bytes are exactly
+    msgpack-python's packb of the same sorted value, the canonical form the wire always
+    had, and they decode back to the value."""
+    data = codec.encode(value)
+    assert data == msgpack.packb(codec._canon(value, 0), use_bin_type=True)
+    assert codec.decode(data) == codec._canon(value, 0)
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (msgpack.packb(msgpack.ExtType(1, b"x")), Reason.NOT_MSGPACK),
+        (msgpack.packb([1, msgpack.ExtType(5, b"")]), Reason.NOT_MSGPACK),
+        (b"\xd6\xff\x00\x00\x00\x01", Reason.NOT_MSGPACK),  # a msgpack timestamp (ext -1)
+        (msgpack.packb({1: 2}), Reason.NOT_MSGPACK),
+        (msgpack.packb({b"a": 2}, use_bin_type=True), Reason.NOT_MSGPACK),
+        (msgpack.packb([0] * (limits.codec_items_max + 1)), Reason.NOT_MSGPACK),
+        (msgpack.packb({f"k{i:06d}": 0 for i in range(limits.codec_items_max + 1)}), Reason.NOT_MSGPACK),
+        (msgpack.packb(["x" * (limits.codec_str_bytes_max + 1)]), Reason.NOT_MSGPACK),
+        (msgpack.packb("é" * (limits.codec_str_bytes_max // 2 + 1)), Reason.NOT_MSGPACK),
+        (msgpack.packb("x" * limits.codec_str_bytes_max), None),
+        (msgpack.packb([[1.5]]), Reason.NON_CANONICAL),
+        (msgpack.packb({"a": 1, "a ": 2, "b": {"d": 1, "c": 2}}), Reason.NON_CANONICAL),
+        (b"\x82\xa1a\x01\xa1a\x02", Reason.NON_CANONICAL),  # a repeated key
+        (b"\xcc\x05", Reason.NON_CANONICAL),  # 5 as uint8: not the shortest form
+        (b"\xc0\xc0", Reason.NOT_MSGPACK),  # trailing bytes
+        (b"\x91" * (limits.codec_depth_max + 2) + b"\x00", Reason.SHAPE),
+    ],
+)
+def test_decode_refuses_what_the_unpacker_limits_and_the_canonical_rules_refuse(
+        data: bytes, reason: Reason | None) -> None:
+    """Untrusted bytes get the reason msgpack's bounded unpacker gave before the codec
+    decoded with msgspec: ext types (timestamps too), map keys that are not text, lists
+    and maps over codec_items_max and text over codec_str_bytes_max bytes are not
+    msgpack to us; floats, unsorted or repeated keys and longer-than-shortest encodings
+    are not canonical; nesting past codec_depth_max is a shape error. Text of exactly
+    codec_str_bytes_max bytes is accepted."""
+    if reason is None:
+        codec.decode(data)
+        return
+    with pytest.raises(DecodeError) as info:
+        codec.decode(data)
+    assert info.value.reason == reason

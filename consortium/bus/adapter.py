@@ -9,7 +9,10 @@ Theory of operation
   (`_PahoClient._on_message`), before anything queues it, in this order:
   topic shape and chain -> size -> envelope (decode, canonical form, shape,
   kind, chain, known sender, signature) -> topic sender == envelope sender and
-  topic kind == envelope kind -> addressed to us. A bad frame is counted in
+  topic kind == envelope kind -> addressed to us. The envelope signature of a
+  TX frame is not checked (codec.SELF_SIGNED_KINDS): it carries a batch of
+  transactions, each signed by its actor and verified by the ledger at
+  admission, one Ed25519 check per tx per node (docs/CONSENSUS.md). A bad frame is counted in
   `dropped[reason]` and forgotten; our own frames (topic sender == node id,
   the broker echoes them back) are skipped without counting.
 - A byte-identical copy of a recent good frame on the same topic is delivered
@@ -70,6 +73,10 @@ PUBLISH_ERROR = "publish_error"
 
 #: Kinds whose exact repeats are legitimate (periodic status, retried sync requests).
 _REPEATABLE = frozenset({Kind.STATUS, Kind.SYNC_REQUEST})
+#: Kinds not remembered for the repeat shortcut: legitimate repeats, and TX frames (their
+#: envelope signature is not checked at all, so a repeat saves nothing; each tx is checked
+#: by its own signature, and a copy is a duplicate for the mempool).
+_NOT_REMEMBERED = _REPEATABLE | codec.SELF_SIGNED_KINDS
 _NO_CONNECTION = frozenset({paho.MQTT_ERR_NO_CONN, paho.MQTT_ERR_CONN_LOST})
 
 
@@ -92,14 +99,14 @@ class FrameChecker:
             raise RemoteError(Reason.TOO_LARGE, f"{len(payload)} bytes")
         key = None
         known = False
-        if where.kind not in _REPEATABLE:
+        if where.kind not in _NOT_REMEMBERED:
             key = crypto.digest(topic.encode() + b"\0" + payload)
             known = key in self._recent
         if known:  # these very bytes on this very topic passed every check before
             self.repeated += 1
             env = codec.decode_unverified(payload)
         else:
-            env = codec.decode_envelope(payload, chain_id=self.chain_id, keys=self.keys)
+            env = codec.decode_envelope(payload, chain_id=self.chain_id, keys=self.keys, verify_self_signed=False)
         if env.sender != where.sender:
             raise RemoteError(SENDER_TOPIC_MISMATCH, f"{env.sender!r} on {where.sender!r}'s topic")
         if env.kind != where.kind:

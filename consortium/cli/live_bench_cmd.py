@@ -30,6 +30,11 @@ def bench(
     warmup: Annotated[float, typer.Option(help="First seconds of load left out of tx/s and latency_ms.")] = limits.bench_warmup_ms / 1000,
     keep: Annotated[Optional[Path], typer.Option(help="Copy the run's home (stores, logs) here.")] = None,
     profile: Annotated[bool, typer.Option(help="Nodes write cProfile stats (HOME/run/<id>.prof; use --keep).")] = False,
+    against_raft: Annotated[bool, typer.Option(
+        "--against-raft", help="Then run a PySyncObj Raft log of the same n here (extra consortium[bench]) "
+                               "and print both rates and their ratio.")] = False,
+    report: Annotated[Optional[Path], typer.Option(
+        help="Write an HTML report here: latency distribution and throughput over time.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Measure committed tx/s and commit latency of N local validators over a real broker."""
@@ -37,8 +42,14 @@ def bench(
 
     opts = BenchOptions(nodes=nodes, broker=broker, rate=0 if max_ else rate, max=max_, duration_s=duration,
                         loaders=loaders, block_interval_ms=block_interval_ms, drain_s=drain, keep=keep,
-                        profile=profile, warmup_s=warmup)
+                        profile=profile, warmup_s=warmup, samples=report is not None, against_raft=against_raft)
     result = run_bench(opts, progress=lambda msg: err_console.print(f"bench: {msg}", highlight=False))
+    if report is not None:
+        from consortium import report as rep
+
+        info = rep.build(report, bench=result)
+        err_console.print(f"bench: report {info['report']} ({info['bytes'] / 1e6:.1f} MB)", highlight=False)
+        result.pop("samples", None)
     if json_out:
         emit_json(result)
     else:
@@ -60,5 +71,9 @@ def _print(r: dict[str, Any]) -> None:
                   f"and {c['verifies_per_tx_per_node']} verifies per tx per node: {c['tx_per_s']} tx/s "
                   f"(reached {c['fraction_reached']:.0%})")
     console.print(f"CPU share (cores busy): {r['cpu_share']}")
+    if "raft" in r:
+        rf = r["raft"]
+        console.print(f"Raft baseline ({rf['library']}, {rf['nodes']} nodes, loopback, batched, no signatures, "
+                      f"no fsync): {rf['ops_per_s']} ops/s; committed tx/s / Raft ops/s = {r['ratio_vs_raft']}x")
     m = r["machine"]
     console.print(f"machine: {m['cores']} cores, {m['mem_gib']} GiB, {m['cpu']}, Python {m['python']}")

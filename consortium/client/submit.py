@@ -1,10 +1,11 @@
 """A client of the live consortium: sign a transaction as a party, submit it, wait for its block.
 
-Submission: the signed tx goes in a TX envelope sealed by the same party and
-published on consortium/<chain>/<party>/tx (on mosquitto as the CLI client
+Submission: the signed tx goes in a TX envelope (a batch of one; load processes
+batch many, `TxBatcher`) sealed by the same party and published on
+consortium/<chain>/<party>/tx (on mosquitto as the CLI client
 user, whose ACL allows the trading parties' topics; a member acting as itself
-uses its own credentials). Every node checks the envelope, then check_tx puts
-the tx in its mempool.
+uses its own credentials). Every node checks the envelope (not its signature:
+each tx carries its own), then check_tx puts each tx in its mempool.
 
 Decision: the client polls the nodes' SQLite stores (tx index, then the
 block's results) until one holds the tx, re-publishing the same bytes every
@@ -106,8 +107,63 @@ def next_nonce(home: Path, genesis: Genesis, actor: str, node: str | None) -> in
     return max(state_nonce, time.time_ns() // 1_000_000)
 
 
+class TxBatcher:
+    """Transactions -> TX frames (no I/O): each frame carries as many txs as fit
+    (limits.tx_batch_bytes_max of tx bytes with their msgpack headers, at most
+    limits.tx_batch_txs_max), sealed by `sender`.
+
+        frame = batcher.add(tx, now_ms)    # a full frame to publish now, or None
+        if batcher.due(now_ms): frame = batcher.seal()   # flush within tx_batch_flush_ms
+
+    Nodes admit each tx of a frame on its own signature; the frame's envelope
+    signature is not checked by nodes (docs/CONSENSUS.md), so one sealing per
+    frame is all a publisher spends on it."""
+
+    def __init__(self, chain_id: str, sender: str, signer: crypto.Signer) -> None:
+        self.chain_id, self.sender, self.signer = chain_id, sender, signer
+        self._txs: list[bytes] = []
+        self._size = 0
+        self._since_ms = 0.0
+
+    def __len__(self) -> int:
+        return len(self._txs)
+
+    def add(self, tx: bytes, now_ms: float) -> bytes | None:
+        """Queue `tx`; if it does not fit the current batch, that batch's frame is
+        returned (publish it now) and `tx` starts the next one."""
+        cost = len(tx) + limits.tx_batch_tx_header_bytes
+        out = None
+        if self._txs and (self._size + cost > limits.tx_batch_bytes_max
+                          or len(self._txs) >= limits.tx_batch_txs_max):
+            out = self.seal()
+        if not self._txs:
+            self._since_ms = now_ms
+        self._txs.append(tx)
+        self._size += cost
+        return out
+
+    def due(self, now_ms: float) -> bool:
+        """The oldest queued tx has waited limits.tx_batch_flush_ms: seal and publish."""
+        return bool(self._txs) and now_ms - self._since_ms >= limits.tx_batch_flush_ms
+
+    def seal(self) -> bytes | None:
+        """The frame of every queued tx (None if none); the batcher is empty after."""
+        if not self._txs:
+            return None
+        txs, self._txs, self._size = self._txs, [], 0
+        return codec.seal_envelope(self.chain_id, self.sender, Kind.TX, {"txs": txs}, self.signer).encode()
+
+
+def tx_frames(chain_id: str, sender: str, signer: crypto.Signer, txs: list[bytes]) -> list[bytes]:
+    """`txs` in as few TX frames as they fit (in order)."""
+    b = TxBatcher(chain_id, sender, signer)
+    frames = [f for tx in txs if (f := b.add(tx, 0)) is not None]
+    last = b.seal()
+    return frames + ([last] if last is not None else [])
+
+
 async def publish_tx(ep: Endpoint, actor: str, signer: crypto.Signer, tx: bytes) -> None:
-    env = codec.seal_envelope(ep.chain_id, actor, Kind.TX, {"tx": tx}, signer)
+    env = codec.seal_envelope(ep.chain_id, actor, Kind.TX, {"txs": [tx]}, signer)
     async with mqtt_client(ep, f"tx-{actor}") as c:
         await c.publish(topics.broadcast(ep.chain_id, actor, Kind.TX), env.encode(), qos=1)
 
@@ -176,7 +232,7 @@ async def wait_decided(ep: Endpoint, stores: dict[str, LiveStore], actor: str, s
     UserError at once, naming the address. A connection lost later (a broker
     restart) is retried every limits.tx_retry_ms until the timeout."""
     h = tx_hash(tx)
-    frame = codec.seal_envelope(ep.chain_id, actor, Kind.TX, {"tx": tx}, signer).encode()
+    frame = codec.seal_envelope(ep.chain_id, actor, Kind.TX, {"txs": [tx]}, signer).encode()
     refusals = Refusals(validators, h)
     deadline = time.monotonic() + timeout_s
     connected = False

@@ -16,6 +16,8 @@ Theory of operation (the live twin of consortium.sim.node):
   (consensus.sync.sync_reply, same code as the simulator); STATUS frames only update
   the peer table; everything else goes to the replica. An exception out of
   the replica is logged and counted, never fatal: a bad frame cannot stop a node.
+  A TX frame is a batch: its txs wait in a backlog and reach the replica one by
+  one (TxSubmitted), a few per turn, each checked on its own signature.
 - Timers are wall-clock (monotonic deadlines); `now_ms` given to the replica is
   the wall clock (block times are ledger time).
 - Every `limits.status_interval_ms` a signed STATUS envelope is published retained on
@@ -158,7 +160,10 @@ class NodeRuntime:
         self._delayed: list[tuple[float, int, Envelope]] = []
         self._seq = 0
         self._urgent: collections.deque[Envelope] = collections.deque()
-        self._txs: collections.deque[Envelope] = collections.deque()
+        self._txs: collections.deque[Envelope] = collections.deque()  # TX frames (batches) not yet opened
+        self._txs_queued = 0  # txs in those frames
+        self._admit: collections.deque[tuple[bytes, str]] = collections.deque()  # (tx, frame sender) to admit
+        self._decided_txs: collections.OrderedDict[bytes, None] = collections.OrderedDict()  # recent, by hash
         self._mempool_high = limits.mempool_blocks_max * self.replica.params["block_txs_max"]
         self._stopping = asyncio.Event()
         self._committed = asyncio.Event()
@@ -307,9 +312,8 @@ class NodeRuntime:
             if self._urgent:
                 for _ in range(min(len(self._urgent), limits.frames_per_turn_max)):
                     await self._on_frame(self._urgent.popleft())
-            elif self._txs and len(self.replica.mempool) < self._mempool_high:
-                for _ in range(min(len(self._txs), limits.txs_per_turn_max)):
-                    await self._on_frame(self._txs.popleft())
+            elif (self._txs or self._admit) and len(self.replica.mempool) < self._mempool_high:
+                await self._admit_some()
             else:
                 await self._wait_frame()
                 continue
@@ -330,10 +334,30 @@ class NodeRuntime:
                 self._urgent.popleft()
                 self._count_error("urgent_overflow")
             self._urgent.append(env)
-        elif len(self._txs) < limits.tx_backlog_max:
+            return
+        n = len(env.body["txs"])
+        if self._txs_queued + len(self._admit) + n <= limits.tx_backlog_max:
             self._txs.append(env)
+            self._txs_queued += n
         else:
-            self._count_error("tx_backlog_full")
+            self._count_error("tx_backlog_full", n)
+
+    async def _admit_some(self) -> None:
+        """Hand at most limits.txs_per_turn_max txs to the replica, opening the next
+        TX frame (a batch) when the current one is used up. Each tx of a batch is
+        admitted (or refused) on its own: one bad tx costs only itself."""
+        done = 0
+        while done < limits.txs_per_turn_max:
+            if not self._admit:
+                if not self._txs:
+                    return
+                env = self._txs.popleft()
+                self._txs_queued -= len(env.body["txs"])
+                await self._on_frame(env)  # network filter; a TX frame that passes fills _admit
+                continue
+            tx, sender = self._admit.popleft()
+            await self._admit_one(tx, sender)
+            done += 1
 
     async def _wait_frame(self) -> None:
         """Nothing to do now: wait for a frame, or until the next timer is due."""
@@ -399,21 +423,33 @@ class NodeRuntime:
             return
         if env.kind == Kind.TX_REFUSED:  # to this member as a tx submitter: its client reads it, not the node
             return
-        if env.kind == Kind.TX:
-            rejected = self.replica.mempool.rejected
-            await self._step(ev.Received(env, self.ledger_now()))
-            if self.replica.mempool.rejected != rejected:  # failed admission (not a duplicate, not a full pool)
-                await self._tell_refused(env)
+        if env.kind == Kind.TX:  # a batch: its txs are admitted one by one (_admit_some)
+            self._admit.extend((tx, env.sender) for tx in env.body["txs"])
             return
         await self._step(ev.Received(env, self.ledger_now()))
 
-    async def _tell_refused(self, env: Envelope) -> None:
+    async def _admit_one(self, tx: bytes, sender: str) -> None:
+        """One tx into the mempool (Ledger.check_tx: decode, signature, nonce, role;
+        its verdict is memoised by tx hash, so a proposal holding it is not verified
+        again); a failed admission is told to the frame's sender. A tx a recent block
+        already holds (another node proposed it before this one got to it) is
+        skipped: no check, no refusal, no store read."""
+        if crypto.digest(tx) in self._decided_txs:
+            self._count_error("tx_already_decided")
+            return
+        rejected = self.replica.mempool.rejected
+        await self._step(ev.TxSubmitted(tx, self.ledger_now()))
+        if self.replica.mempool.rejected != rejected:  # failed admission (not a duplicate, not a full pool)
+            await self._tell_refused(tx, sender)
+
+    async def _tell_refused(self, tx: bytes, to: str) -> None:
         """The submitter learns at once why its tx will never reach a block: a signed
-        TX_REFUSED {tx_hash, code} to the envelope's (authenticated) sender, on
+        TX_REFUSED {tx_hash, code} to the TX frame's sender, on
         consortium/<chain>/<id>/to/<sender>/tx_refused (docs/LIVE.md). Not for a
         re-sent tx this node already decided (its nonce is used: the block tells);
-        at most limits.tx_refusals_per_s_max a second."""
-        tx = env.body["tx"]
+        at most limits.tx_refusals_per_s_max a second. The sender is the topic's
+        (the broker's ACL decides who may publish there; the TX envelope's own
+        signature is not checked, docs/CONSENSUS.md)."""
         h = crypto.digest(tx)
         now = mono_ms()
         if now - self._refusals_since >= 1000:
@@ -426,7 +462,7 @@ class NodeRuntime:
             return
         self._refusals_sent += 1
         refusal = codec.seal_envelope(self.chain, self.id, Kind.TX_REFUSED, {"tx_hash": h, "code": code}, self.signer)
-        await self.bus.publish_envelope(refusal, to=env.sender)
+        await self.bus.publish_envelope(refusal, to=to)
 
     async def _step(self, event: ev.Event) -> None:
         try:
@@ -493,6 +529,10 @@ class NodeRuntime:
             log.info("%s: snapshot at height %d: %.1f MB, %.0f ms to take, %.0f ms to store", self.id, height,
                      len(snapshot) / 1e6, (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000)
         self._committed.set()
+        for r in c.results:
+            self._decided_txs[r.tx_hash] = None
+        while len(self._decided_txs) > limits.decided_txs_remembered_max:
+            self._decided_txs.popitem(last=False)
         self.txs_committed += len(c.block.txs)
         self._commits.append((mono_ms(), len(c.block.txs)))
         if log.isEnabledFor(logging.DEBUG) or height % 100 == 0:
@@ -515,8 +555,8 @@ class NodeRuntime:
             return
         await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
-    def _count_error(self, what: str) -> int:
-        n = self.errors.get(what, 0) + 1
+    def _count_error(self, what: str, k: int = 1) -> int:
+        n = self.errors.get(what, 0) + k
         self.errors[what] = n
         return n
 
@@ -542,7 +582,7 @@ class NodeRuntime:
             "state": state, "time_ms": now_ms(), "started_ms": self.started_ms, "pid": os.getpid(),
             "step": r["step"], "proposer": r["proposer"], "working_height": r["height"],
             "last_block": r["last_block"] or "", "state_root": r["app_hash"],
-            "mempool": r["mempool"], "tx_backlog": len(self._txs), "tx_per_s": self.tx_per_s(), "txs_committed": self.txs_committed,
+            "mempool": r["mempool"], "tx_backlog": self._txs_queued + len(self._admit), "tx_per_s": self.tx_per_s(), "txs_committed": self.txs_committed,
             "peers": peers, "peer_heights": dict(sorted(self._peer_heights.items())),
             "dropped": {str(k): v for k, v in sorted(bus["dropped"].items())},
             "unsent": {str(k): v for k, v in sorted(bus["unsent"].items())},

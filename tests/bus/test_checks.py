@@ -137,3 +137,37 @@ def test_backoff_is_bounded() -> None:
     assert delays[0] == limits.bus_reconnect_delay_ms_min
     assert all(0 < d <= limits.bus_reconnect_delay_ms_max for d in delays)
     assert max(delays[20:]) >= limits.bus_reconnect_delay_ms_max / 2
+
+
+def test_a_tx_frame_is_accepted_without_its_envelope_signature_and_nothing_else_is(home: Home) -> None:
+    """A TX frame is a batch of transactions, each signed by its actor and verified by
+    the node at admission: the checker does not verify the frame's envelope signature
+    (no Ed25519 call at all), so a TX frame sealed with a wrong key still passes. Every
+    other check stays: a vote with the same wrong signature is dropped as bad_signature,
+    a TX frame on another sender's topic as sender_topic_mismatch, one from a sender the
+    genesis does not know as unknown_sender, and an empty batch as shape."""
+    checker = FrameChecker(CHAIN, "hkma", home.genesis.keys())
+    party = home.genesis.parties[0].id
+    wrong = home.signer("sdb")
+    frame = codec.seal_envelope(CHAIN, party, Kind.TX, {"txs": [b"tx-1", b"tx-2"]}, wrong)
+    calls = []
+    real_verify = codec.crypto.verify
+
+    def counting_verify(key: bytes, message: bytes, sig: bytes) -> bool:
+        calls.append(message[:8])
+        return real_verify(key, message, sig)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(codec.crypto, "verify", counting_verify)
+        assert checker.check(f"{ROOT}/{party}/tx", frame.encode()) == frame
+        assert calls == []
+        bad_vote = codec.seal_envelope(CHAIN, "nticbc", Kind.PREVOTE, vote(home, "nticbc", 3).body, wrong)
+        assert _reason(checker, f"{ROOT}/nticbc/prevote", bad_vote.encode()) == "bad_signature"
+        assert len(calls) == 1
+    assert _reason(checker, f"{ROOT}/sdb/tx", frame.encode()) == "sender_topic_mismatch"
+    stranger = codec.seal_envelope(CHAIN, "mallory", Kind.TX, {"txs": [b"tx"]}, wrong)
+    assert _reason(checker, f"{ROOT}/mallory/tx", stranger.encode()) == "unknown_sender"
+    empty = codec.encode([1, CHAIN, party, "tx", {"txs": []}, b"\x00" * 64])
+    assert _reason(checker, f"{ROOT}/{party}/tx", empty) == "shape"
+    not_bytes = codec.encode([1, CHAIN, party, "tx", {"txs": [b"ok", "text"]}, b"\x00" * 64])
+    assert _reason(checker, f"{ROOT}/{party}/tx", not_bytes) == "shape"
