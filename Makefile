@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install mosquitto test test-deep demo lint clean
+.PHONY: install mosquitto chromium test test-deep demo lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,19 @@ mosquitto:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; \
 	else echo "mosquitto is missing and we are not root: mosquitto broker tests will be skipped"; fi
 
-test: install mosquitto
+# Debian's chromium, for the report's browser test (Playwright drives this system browser; it
+# downloads none). Installed only as root, like mosquitto; without it that test is skipped.
+chromium:
+	@if command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium from Debian's packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium is missing and we are not root: the report's browser test will be skipped"; fi
+
+test: install mosquitto chromium
 	$(BIN)/pytest -q
 
-test-deep: install mosquitto
+test-deep: install mosquitto chromium
 	HYPOTHESIS_PROFILE=deep $(BIN)/pytest -q -m "slow or not slow"
 
 lint: install

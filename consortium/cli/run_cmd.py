@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -25,19 +26,28 @@ def run_cmd(
     home: Annotated[Optional[Path], typer.Option(help="With --live: consortium home (default: a fresh temp dir).")] = None,
     seed: Annotated[Optional[int], typer.Option(min=0, help="Seed >= 0 (default: the scenario's own).")] = None,
     trace: Annotated[Optional[Path], typer.Option(help="Write a JSON-lines trace here.")] = None,
+    report: Annotated[Optional[Path], typer.Option(help="Write an HTML report of the run here (docs/REPORTS.md).")
+                      ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Replay a scenario; exit 0 only if every expectation is met."""
     sc = scenario.load(path)
     backend = "live" if live else "sim"
     live_opts: dict[str, Any] = {"broker": broker, "home": home} if live else {}
-    result = _with_progress(lambda cb: scenario.runner.run(sc, backend=backend, seed=seed, trace=trace,
-                                                            progress=cb, live=live_opts),
-                            quiet=json_out)
-    if json_out:
-        emit_json(result.to_dict())
-    else:
-        print_result(result, sc.description)
+    with tempfile.TemporaryDirectory(prefix="consortium-run-") as tmp:
+        trace_path = trace if trace is not None or report is None else Path(tmp) / "trace.jsonl"
+        result = _with_progress(lambda cb: scenario.runner.run(sc, backend=backend, seed=seed, trace=trace_path,
+                                                                progress=cb, live=live_opts),
+                                quiet=json_out)
+        if json_out:
+            emit_json(result.to_dict())
+        else:
+            print_result(result, sc.description)
+        if report is not None and trace_path is not None:
+            from consortium import report as rep
+
+            info = rep.build(report, trace=trace_path)
+            err_console.print(f"report {info['report']} ({info['bytes'] / 1e6:.1f} MB)", highlight=False)
     raise typer.Exit(0 if result.ok else 1)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import sys
 import time
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -20,6 +21,7 @@ from consortium.errors import UserError
 from consortium.sim.byzantine import BEHAVIOURS
 from consortium.sim.core import SimConfig, SimResult, Simulation, synthetic_nodes
 from consortium.sim.faults import Fault, parse_fault
+from consortium.sim.recorder import Recorder
 
 
 def pick_byzantine(ids: list[str], k: int, seed: int) -> list[str]:
@@ -53,6 +55,9 @@ def sim(
     tx_rate: Annotated[int, typer.Option(help="Transactions offered per virtual second.")] = 20,
     block_interval_ms: Annotated[Optional[int], typer.Option(help="Pause between heights (virtual ms).")] = None,
     time_limit_ms: Annotated[int, typer.Option(help="Virtual time limit (0: derived).")] = 0,
+    trace: Annotated[Optional[Path], typer.Option(
+        help="Write a JSON-lines trace here (heights, node steps, messages, faults; see docs/REPORTS.md).")] = None,
+    report: Annotated[Optional[Path], typer.Option(help="Write an HTML report of the run here.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Run the consensus on the deterministic simulator and check every safety and liveness property."""
@@ -62,8 +67,18 @@ def sim(
     for w in warnings:
         err_console.print(f"[yellow]warning:[/yellow] {w}", highlight=False, soft_wrap=True)
     started = time.perf_counter()
-    result = run_with_progress(cfg, quiet=json_out)
+    sim = Simulation(cfg)
+    if trace is not None or report is not None:
+        sim.recorder = Recorder()
+    result = run_with_progress(cfg, quiet=json_out, sim=sim)
     wall = time.perf_counter() - started
+    if trace is not None or report is not None:
+        from consortium.cli.report_cmd import trace_and_report
+        from consortium.scenario.tracing import write_sim_trace
+
+        command = {"nodes": nodes, "powers": powers, "byzantine": byzantine, "behaviour": behaviour, "heights": heights,
+                   "seed": seed, "faults": [f.describe() for f in cfg.faults], "tx_rate": tx_rate}
+        trace_and_report(lambda p: write_sim_trace(p, command, sim, result), trace, report)
     out = {"nodes": nodes, "seed": seed, "byzantine": cfg.byzantine, **result.to_dict(), "warnings": warnings}
     if json_out:
         emit_json(out)
@@ -147,8 +162,8 @@ def _powers(spec: str | None, n: int) -> list[int] | None:
     return values
 
 
-def run_with_progress(cfg: SimConfig, *, quiet: bool) -> SimResult:
-    sim = Simulation(cfg)
+def run_with_progress(cfg: SimConfig, *, quiet: bool, sim: Simulation | None = None) -> SimResult:
+    sim = Simulation(cfg) if sim is None else sim
     if quiet or not sys.stderr.isatty():
         return sim.run()
     with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.completed}/{task.total} heights"),
