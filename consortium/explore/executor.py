@@ -1,20 +1,16 @@
-"""Executors: map seeds to Outcomes somewhere, yield them as they finish.
+"""Executors for exploration: seeds -> Outcomes on the package's one executor
+(consortium.executor: the local process pool or a Dask cluster, shared with
+`consortium sweep`), yielded as they finish.
 
-`LocalPool` runs them on a local process pool (all cores by default). The seam
-for a cluster is the `Executor` protocol: anything that takes (seed, options)
-jobs and yields (seed, Outcome) pairs. Results depend only on the seed and the
-options, never on where or in which order they ran (callers sort by seed)."""
+Results depend only on the seed and the options, never on where or in which
+order they ran (callers sort by seed)."""
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Protocol
 
-from consortium import limits
-from consortium.errors import UserError
+from consortium import executor as _executor
 from consortium.explore.run import Outcome, run_seed
 from consortium.explore.schedule import Options
 
@@ -29,41 +25,28 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-def _ignore_sigint() -> None:
-    """Workers ignore Ctrl-C: the parent stops them cleanly (no traceback per worker)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+class Explorer:
+    """Explore's view of a generic executor: each job is run_seed(seed, options)."""
 
-
-class LocalPool:
-    def __init__(self, workers: int | None = None) -> None:
-        self.workers = workers or os.cpu_count() or 1
-        self._pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_ignore_sigint)
+    def __init__(self, inner: _executor.Executor) -> None:
+        self.inner = inner
+        self.workers = inner.workers
+        self.where = inner.where
 
     def outcomes(self, seeds: Iterator[int], options: Options, more: Callable[[], bool]) -> Iterator[Outcome]:
-        inflight: set[Future[Outcome]] = set()
-        window = self.workers * limits.explore_inflight_per_worker
-        exhausted = False
-        while True:
-            while not exhausted and len(inflight) < window and more():
-                seed = next(seeds, None)
-                if seed is None:
-                    exhausted = True
-                    break
-                inflight.add(self._pool.submit(run_seed, seed, options))
-            if not inflight:
-                return
-            done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
-            for fut in sorted(done, key=lambda f: f.result().seed):
-                yield fut.result()
+        return self.inner.map(run_seed, ((s, options) for s in seeds), more)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.inner.close()
 
 
-def make_executor(workers: int | None, cluster: str | None) -> Executor:
-    if workers is not None and workers < 1:
-        raise UserError(f"--workers must be >= 1, got {workers}")
-    if cluster:
-        raise UserError(f"--cluster {cluster}: a Dask cluster is not yet supported (run on the local pool: "
-                        "leave --cluster out)")
-    return LocalPool(workers)
+class LocalPool(Explorer):
+    """The local process pool (all cores by default)."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        super().__init__(_executor.LocalPool(workers))
+
+
+def make_executor(workers: int | None, cluster: str | None) -> Explorer:
+    """The local pool, or with `cluster` the Dask scheduler at tcp://HOST:PORT."""
+    return Explorer(_executor.make_executor(workers, cluster))

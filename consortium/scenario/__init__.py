@@ -8,6 +8,8 @@ A Python API for notebooks:
     scenario.run(sc, seed=3, network={"loss": 0.2}, trace="t.jsonl")   # overrides; the trace keeps them
     result.ok, result.to_dict()               # expectations, steps, checks as plain records
     scenario.replay("trace.jsonl")            # re-execute a simulator trace, compare state roots
+    runs = scenario.sweep("loss-20-percent", seeds="1..10", settings={"network.loss": [0, 0.1, 0.3]})
+    pandas.DataFrame(runs); runs.points       # one record per run; one summary per grid point
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from consortium.scenario.runner import replay as _replay
 from consortium.scenario.runner import run as _run
 from consortium.scenario.schema import Scenario, with_network
 from consortium.scenario.schema import load as _load
+from consortium.scenario.sweep import SweepResult, sweep
 
 
 def locate(path: str | Path) -> Path:
@@ -63,4 +66,4 @@ def replay(trace: str | Path) -> ReplayReport:
     return _replay(Path(trace))
 
 
-__all__ = ["ReplayReport", "Scenario", "ScenarioResult", "load", "locate", "replay", "run"]
+__all__ = ["ReplayReport", "Scenario", "ScenarioResult", "SweepResult", "load", "locate", "replay", "run", "sweep"]

@@ -20,9 +20,10 @@ from consortium.scenario.expect import Facts, Row, TxOutcome, evaluate
 from consortium.scenario.schema import Scenario, ScenarioStep, as_data, check_liveness, from_data, parse
 from consortium.scenario.txbuild import VAR, TxBuilder
 
-TRACE_VERSION = 1
+TRACE_VERSION = 2  # 2: per height, node, message, transaction and the business lane (1: steps and blocks only)
+REPLAYABLE_VERSIONS = (1, 2)
 #: the keywords the live back-end takes (LiveBackend's own; tests check they agree)
-LIVE_OPTIONS = ("broker", "home", "keep_home")
+LIVE_OPTIONS = ("broker", "home", "keep_home", "topology")
 
 
 class Backend(Protocol):
@@ -53,6 +54,9 @@ class ScenarioResult:
     checks: dict[str, Any]
     trace_digest: str
     final: dict[str, Any] = field(default_factory=dict)
+    record: dict[str, Any] = field(default_factory=dict)  # the rich trace part (scenario/tracing.py)
+    #: simulator runs: virtual_ms, heights, frames, rounds (per height), latencies_ms (per tx), txs (sweeps)
+    stats: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -83,7 +87,7 @@ def run(sc: Scenario, *, backend: str = "sim", seed: int | None = None, trace: P
     if sc.sim is not None:  # a synthetic consortium ([sim]): one simulator run, judged by its checkers
         from consortium.scenario.sim_backend import run_synthetic
 
-        synthetic = run_synthetic(sc, seed, progress)
+        synthetic = run_synthetic(sc, seed, progress, record=trace is not None)
         if trace is not None:
             write_trace(trace, sc, synthetic)
         return synthetic
@@ -103,7 +107,11 @@ def run(sc: Scenario, *, backend: str = "sim", seed: int | None = None, trace: P
                 event.update(code=out.code, height=out.height, detail=out.detail)
         rows = evaluate(sc.expects, facts, lambda v: builder.subst(v, f"{sc.source}: expectations"))
         result = ScenarioResult(sc.name, backend, seed, rows, events, be.blocks(), be.checks(),
-                                be.trace_digest(), final=_final(facts))
+                                be.trace_digest(), final=_final(facts), stats=getattr(be, "stats", dict)())
+        record = getattr(be, "record", None)
+        if record is not None:
+            result.record = record()
+            _decisions(events, result.record)
     finally:
         close = getattr(be, "close", None)
         if close is not None:
@@ -216,6 +224,23 @@ def _do_step(sc: Scenario, be: Backend, builder: TxBuilder, step: ScenarioStep) 
     return event
 
 
+def _decisions(events: list[dict[str, Any]], record: dict[str, Any]) -> None:
+    """Every tx step gets its decision time and latency (also a step that did not wait),
+    every recorded transaction its step label, kind and actor."""
+    txs = {t["hash"]: t for t in record.get("txs", [])}
+    for e in events:
+        t = txs.get(e.get("tx_hash", ""))
+        if t is None:
+            continue
+        t.update(step=e["step"], kind=e["tx"], actor=e["actor"])
+        if t.get("submit_ms") is None:
+            t["submit_ms"] = e["at_ms"]
+        if t.get("decided_ms") is not None:
+            e["decided_ms"] = t["decided_ms"]
+            e["latency_ms"] = t["decided_ms"] - e["at_ms"]
+            t["latency_ms"] = t["decided_ms"] - t["submit_ms"]
+
+
 def _final(facts: Facts) -> dict[str, Any]:
     from consortium.ledger import queries
 
@@ -228,24 +253,56 @@ def _final(facts: Facts) -> dict[str, Any]:
 
 def write_trace(path: Path, sc: Scenario, r: ScenarioResult) -> None:
     """JSON lines: a header with the scenario text as read, the scenario as run
-    (`as_run`: with every override applied, what replay executes) and the seed,
-    every step, every decided block (height, id, state root), and the result.
+    (`as_run`: with every override applied, what replay executes), the seed and the
+    validators, every step, every decided block (height, id, state root, decision
+    time, round, proposer, tx count and bytes), then the rich record (node steps,
+    timeouts, faults, messages, transactions with the business lane), and the result.
     Written to a temp file and renamed, so a crash never leaves half a trace."""
+    header = {"type": "header", "version": TRACE_VERSION, "kind": "scenario", "scenario": sc.name,
+              "source": sc.source, "backend": r.backend, "seed": r.seed, "text": sc.text,
+              "as_run": as_data(dataclasses.replace(sc, seed=r.seed)), "nodes": r.record.get("nodes", []),
+              "clock": "virtual" if r.backend == "sim" else "wall"}
+    heights = {h["height"]: h for h in r.record.get("heights", [])}
+    blocks = [{**heights.get(b["height"], {}), **b} for b in r.blocks]
+    result = {"ok": r.ok, "expectations": [x.to_dict() for x in r.rows], "checks": r.checks,
+              "trace_digest": r.trace_digest}
+    write_lines(path, header, r.events, blocks, r.record, result)
+
+
+def write_lines(path: Path, header: dict[str, Any], steps: list[dict[str, Any]], blocks: list[dict[str, Any]],
+                record: dict[str, Any], result: dict[str, Any]) -> None:
+    """The trace format (version TRACE_VERSION), shared by `run`, `sim` and live runs:
+    header, step*, block*, node_step*, timeout*, fault*, msg*, msg_count*, tx*, result."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
+    business = {b["hash"]: b for b in record.get("business", [])}
     with tmp.open("w", encoding="utf-8") as out:
-        def line(obj: dict[str, Any]) -> None:
-            out.write(json.dumps(obj, sort_keys=True) + "\n")
+        def line(kind: str, obj: dict[str, Any]) -> None:
+            out.write(json.dumps({**obj, "type": kind}, sort_keys=True, separators=(",", ":")) + "\n")
 
-        line({"type": "header", "version": TRACE_VERSION, "scenario": sc.name, "source": sc.source,
-              "backend": r.backend, "seed": r.seed, "text": sc.text,
-              "as_run": as_data(dataclasses.replace(sc, seed=r.seed))})
-        for e in r.events:
-            line({"type": "step", **e})
-        for b in r.blocks:
-            line({"type": "block", **b})
-        line({"type": "result", "ok": r.ok, "expectations": [x.to_dict() for x in r.rows],
-              "trace_digest": r.trace_digest})
+        line("header", header)
+        for e in steps:
+            line("step", e)
+        for b in blocks:
+            line("block", b)
+        for x in record.get("node_steps", []):
+            line("node_step", x)
+        for x in record.get("timeouts", []):
+            line("timeout", x)
+        for x in record.get("faults", []):
+            line("fault", x)
+        for x in record.get("messages", []):
+            line("msg", x)
+        for x in record.get("message_counts", []):
+            line("msg_count", x)
+        seen = set()
+        for x in record.get("txs", []):
+            seen.add(x["hash"])
+            line("tx", {**business.get(x["hash"], {}), **x})
+        for h, b in business.items():  # decided but never seen submitted (e.g. by a node we did not watch)
+            if h not in seen:
+                line("tx", {"submit_ms": None, "decided_ms": None, "latency_ms": None, **b})
+        line("result", {**result, "messages_omitted": record.get("messages_omitted", 0)})
     tmp.replace(path)
 
 
@@ -266,8 +323,11 @@ def replay(path: Path) -> ReplayReport:
     except (OSError, json.JSONDecodeError) as exc:
         raise UserError(f"{path}: not a readable trace ({exc})") from None
     header = next((x for x in lines if x.get("type") == "header"), None)
-    if header is None or header.get("version") != TRACE_VERSION:
+    if header is None or header.get("version") not in REPLAYABLE_VERSIONS:
         raise UserError(f"{path}: no trace header of version {TRACE_VERSION}")
+    if header.get("kind", "scenario") != "scenario":
+        raise UserError(f"{path}: a trace of `consortium sim` holds no scenario to replay "
+                        "(run the same command with the same seed: same trace digest)")
     if header["backend"] != "sim":
         raise UserError(f"{path}: only simulator traces replay exactly (this one is {header['backend']})")
     source = header["source"]
