@@ -9,7 +9,10 @@ party publishes a single public key and can still receive confidential payloads.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import nacl.exceptions
@@ -68,11 +71,52 @@ class Signer:
 _verify_keys: dict[bytes, nacl.signing.VerifyKey] = {}
 
 
+class VerifyMemo:
+    """(key, message, signature) triples already verified valid, for one owner (a
+    Simulation, whose n nodes verify the same certificate signatures n times). A pure
+    memo: Ed25519 verification is a function of the triple, so a remembered success
+    cannot change any result, and a forged or altered signature is another triple.
+    Bounded: forgets everything past limits.verify_memo_triples_max."""
+
+    __slots__ = ("valid",)
+
+    def __init__(self) -> None:
+        self.valid: set[tuple[bytes, bytes, bytes]] = set()
+
+
+_memo: contextvars.ContextVar[VerifyMemo | None] = contextvars.ContextVar("verify_memo", default=None)
+
+
+@contextlib.contextmanager
+def memoised(memo: VerifyMemo) -> Iterator[None]:
+    """Within this block (this thread or task only), `verify` consults and fills `memo`."""
+    token = _memo.set(memo)
+    try:
+        yield
+    finally:
+        _memo.reset(token)
+
+
 def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     """True iff `signature` is a valid Ed25519 signature of `message`.
 
     Never raises for malformed inputs from a peer: a wrong-length key or
     signature is simply not valid."""
+    memo = _memo.get()
+    if memo is None:
+        return _verify(public_key, message, signature)
+    triple = (public_key, message, signature)
+    if triple in memo.valid:
+        return True
+    ok = _verify(public_key, message, signature)
+    if ok:
+        if len(memo.valid) >= limits.verify_memo_triples_max:
+            memo.valid.clear()
+        memo.valid.add(triple)
+    return ok
+
+
+def _verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     if len(public_key) != limits.public_key_bytes or len(signature) != limits.signature_bytes:
         return False
     key = _verify_keys.get(public_key)

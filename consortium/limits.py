@@ -80,12 +80,11 @@ proposer_schedule_slots_max = 100_000  # slots of a precomputed proposer schedul
 # Ledger: transaction validity (changing one changes which txs a block may hold)
 used_nonces_max = 64  # per sender: nonces above the floor remembered; older ones raise the floor
 amount_minor_units_max = 10**15  # a quadrillion cents is more than any trade
-document_text_chars_max = 60_000  # a transport document's JSON text; the tx stays <= tx_bytes_max
+document_text_chars_max = 60_000  # a T&T events payload's JSON text (an ISSUE document: only tx_bytes_max)
 sealed_bytes_min = 48  # a sealed box: 32 (ephemeral key) + 16 (MAC) + the message
 sealed_bytes_max = 16_384  # a sealed (encrypted) body for its recipients
 dcsa_reference_chars_max = 20  # DCSA TransportDocument.transportDocumentReference maxLength
 events_per_tx_max = 64  # T&T events in one tx
-equipment_per_document_max = 64  # utilizedTransportEquipments of one transport document
 event_clock_slack_ms = 3_600_000  # an ACTual event may lead block time this much (carriers' clocks differ)
 loads_per_container_max = 32  # LOAD events kept per container (older ones belong to past voyages)
 load_lookback_days = 30  # a LOAD more than this before the on-board date belongs to another voyage
@@ -177,7 +176,7 @@ assert tx_retry_ms < tx_resend_ms
 
 # Scenario back-ends
 scenario_sim_step_timeout_ms = 120_000  # virtual: a tx step waits for its block, a height step for its height
-scenario_sim_settle_ms = 3_000  # virtual, after the last step: every node commits the last blocks
+scenario_sim_settle_ms = 15_000  # virtual, after the last step: every node commits the last blocks (a node that missed the last commit under 20 % loss needs several sync exchanges: seeds 1, 3, 4 of loss-20-percent took longer than 3 s)
 scenario_live_step_timeout_ms = 60_000  # real time: same as the simulator's, on real processes
 scenario_live_settle_ms = 15_000  # real time, after the last step
 scenario_live_liveness_wait_ms = 90_000  # real time: every live node decides past the last fault
@@ -258,3 +257,95 @@ explore_default_nodes_max = 7  # ... and n <= 7 already covers f = 1 and f = 2
 explore_power_max = 20  # generated unequal voting powers are 1..this
 explore_quick_restart_ms_max = 600  # virtual: half the generated crashes restart within this (same height,
 #   often the same round: what the double-sign guard is for); the others last up to explore_fault_duration_ms_max
+
+# Traces and reports (sim recorder, scenario traces, consortium/report)
+trace_messages_max = 60_000  # messages a trace lists one by one (send, delivery or drop); past this they are
+#   only counted per node and kind: a 1,000-height 7-node run sends ~300k, which would make a ~40 MB trace
+trace_line_chars_max = 64_000_000  # one trace line longer than this is refused (a header holds the scenario
+#   text, far smaller; a damaged file must not make the reader hold gigabytes)
+report_sequence_heights_default = 1  # heights the message sequence diagram shows when no --heights is given
+report_sequence_messages_max = 3_000  # arrows drawn in the sequence diagram (one SVG path each: more is slow)
+report_business_hover_chars_max = 400  # transaction detail shown on hover in the business lane
+
+# Executor and sweeps (consortium/executor.py: local pool or Dask cluster; `consortium sweep`)
+executor_inflight_per_worker = 2  # jobs queued per worker (local process or Dask thread): enough to keep it
+#   busy, few to cancel on Ctrl-C
+cluster_connect_timeout_ms = 2_000  # TCP connect to a `--cluster` scheduler: an unreachable one is reported (exit 2)
+#   within this, so the whole command answers within 5 s; a reachable one on a LAN answers in milliseconds
+cluster_handshake_timeout_ms = 10_000  # the Dask handshake once the port answered (a busy scheduler is slower)
+sweep_runs_max = 100_000  # runs (grid points x seeds) one sweep may ask for: past this it is a typo (1..10000000)
+#   rather than a plan; split a real giant sweep into several
+
+# Settlement in tokenised deposits (ledger/rules/settlement.py)
+token_amount_minor_max = 10**17  # a bank's token liabilities per currency, and an interbank position, stay
+#   at or below this (100x the largest single amount): every balance and sum then fits the codec's int64
+
+# UCP 600 roles and the pinned banking calendar (ledger/banking.py, calendars.py, rules/credit.py)
+calendar_days_max = 2_000  # closed or make-up days one jurisdiction's genesis calendar may list: ~40 a year
+#   over the covered years (a few decades at most); a larger list is a malformed genesis, not a calendar
+
+# Exploration: twins, targeted equivocation, rolled-back restarts, shared frame decoding (sim/, explore/)
+sim_frame_memo_max = 200_000  # decoded frames one Simulation remembers to share between its nodes (a pure
+#   memo, see sim.node.FrameMemo); a 30-height 7-node run sends ~20k distinct frames, so it rarely forgets
+explore_twins_rounds_max = 4  # rounds of a height a twins schedule cuts (0..this-1; later rounds are whole)
+explore_twins_groups_max = 3  # groups one round's partition splits the instances into (Twins: 2 or 3)
+explore_rollback_blocks_max = 8  # a rolled-back restart forgets at most this many decided blocks
+
+# DCSA documents and vessel sharing (ledger/dcsa.py, rules/cargo.py)
+vsa_partners_max = 16  # partner carriers one carrier may declare in all its vessel-sharing agreements: each is
+#   one more LOAD index read per container of its shipped-on-board documents (a VSA joins a handful of lines)
+sim_rollback_blocks_max = 1_000_000  # a `rollback` fault: blocks a restarted store may have lost (any number
+#   up to the whole chain; beyond its height the store is simply empty)
+
+# Live throughput: batched TX frames (issue 12; client/submit.py TxBatcher, bench/load.py, node runtime)
+tx_frame_overhead_bytes = 1_024  # room a TX frame keeps for its envelope: version, chain and sender ids (at
+#   most 96 bytes), kind, the body's key and array header, the 66-byte signature, with a wide margin
+tx_batch_tx_header_bytes = 5  # msgpack header of one tx inside a TX frame's list (bin 32; fewer for short txs)
+tx_batch_bytes_max = frame_bytes_max - tx_frame_overhead_bytes  # txs (with their 5-byte bin headers) one TX
+#   frame carries: a batch always fits one frame, so a publisher never has to split a frame after sealing it
+tx_batch_txs_max = 4_096  # txs in one TX frame: a node admits a frame's txs 32 at a time between votes; more
+#   than a node's mempool feed (4 blocks of 512) in one frame would only wait in its backlog
+tx_batch_flush_ms = 4  # a batching publisher sends what it holds at most this long after the first tx came:
+#   a few ms of added latency, against ~100x fewer frames for every node to receive and check
+bench_raft_ops_per_turn = 256  # --against-raft: ops a Raft leader process submits per event-loop turn (batched,
+#   like our TX frames); its commit callbacks bound what is in flight
+bench_raft_inflight_max = 20_000  # --against-raft: submitted but not yet committed ops of the Raft leader
+bench_raft_ready_wait_ms = 60_000  # --against-raft: the Raft cluster elects a leader within this
+bench_raft_op_bytes = 512  # --against-raft: bytes of one Raft log operation (a workload tx is ~0.3-2 KB)
+decided_txs_remembered_max = 65_536  # hashes of recently decided txs a node keeps: a tx still in its backlog
+#   when a block took it (it came first in another node's proposal) is dropped without a check or store read
+
+assert tx_batch_bytes_max + tx_frame_overhead_bytes <= frame_bytes_max
+assert tx_batch_txs_max <= codec_items_max
+assert tx_bytes_max + tx_batch_tx_header_bytes <= tx_batch_bytes_max, "any admissible tx fits a frame alone"
+
+# Bridged topology: two jurisdictions' brokers and the link relay between them (bus/relay.py, bus/bridge.py)
+relay_rtt_ms_default = 30  # round trip the link relay adds by default (half each way): Shanghai - Hong Kong
+#   over a leased line is 25-35 ms
+relay_jitter_ms_default = 3  # +- uniform jitter on each one-way delay (order is kept, so it never reorders)
+relay_latency_ms_max = 10_000  # one-way latency or jitter a command may ask for: more is a typo, and held
+#   bytes would pile up in the relay's memory
+relay_chunk_bytes_max = 65_536  # bytes the relay reads (and delays as one unit) at a time
+relay_connect_timeout_ms = 2_000  # the relay gives up reaching the far broker after this (the bridge retries)
+relay_control_poll_ms = 50  # the relay reads its control file this often: a cut takes effect within it
+relay_ack_timeout_ms = 3_000  # `consortium link ...` waits this long for the relay to confirm a command
+bridge_keepalive_s = 5  # MQTT keepalive of the bridge connection (mosquitto's minimum): a one-way cut is noticed within ~8 s
+bridge_restart_s = 1  # the bridge reconnects this long after losing the link (mosquitto's restart_timeout)
+bridge_ready_timeout_ms = 10_000  # both brokers must see each other through the bridge within this at start
+broker_memory_bytes_max = 1_073_741_824  # mosquitto's memory_limit: past it a publish is refused (and its
+#   client disconnected) instead of the machine swapping; the ACL bounds retained messages far below it
+relay_state_heartbeat_ms = 1_000  # the relay rewrites its state file at least this often (and at once on a command)
+relay_state_stale_ms = 3_000  # a relay state older than this: the relay is not running (`link` says so, exit 2)
+report_step_hover_max = 5_000  # node steps above which the timeline's step bars carry no hover text of their own
+#   (the commit ticks still do): a 1,000-height run has ~28k, whose texts double the time to draw the lanes
+sim_round_cut_ms = 3_000  # virtual: a Twins round partition cuts its step's messages for this long from the
+#   first one it cut; later sends (retransmissions) pass. Permanent cuts would stall a round for ever: a
+#   Tendermint step that needs 2/3 of the votes to arm its timeout (L34, L47) never times out without them
+relay_held_bytes_max = 16 * 1_048_576  # bytes one direction of one connection may hold in the relay (latency x
+#   throughput is far less: ~300 kB at 100 Mbit/s and 30 ms); past it the relay stops reading (TCP backpressure)
+verify_memo_triples_max = 100_000  # valid signatures a crypto.VerifyMemo remembers (a pure memo owned by one
+#   Simulation); a 30-height 7-node run checks a few thousand distinct certificate signatures
+explore_twins_partitions_listed_max = 4_096  # set partitions a twins schedule draws from a full list; a
+#   larger space (10+ instances) is sampled with random labels instead
+sim_twin_skew_ms = 1  # a twin's second instance runs its clock this much ahead: when both lead a round, their
+#   blocks differ (block time), so the pair equivocates by construction

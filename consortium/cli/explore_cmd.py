@@ -37,12 +37,15 @@ def explore_cmd(
     schedules: Annotated[Optional[int], typer.Option(help="Run this many schedules (default 100 "
                                                           "if --minutes is not given).")] = None,
     seed: Annotated[int, typer.Option(help="First seed: schedules use seed, seed+1, ...")] = 0,
-    generator: Annotated[str, typer.Option(help="Schedule generator: random.")] = "random",
+    generator: Annotated[str, typer.Option(help="Schedule generator: random (every fault, targeted "
+                                                "equivocation, rolled-back restarts), twins (two instances "
+                                                "under one key, partitions per round and step) or mixed "
+                                                "(a third twins).")] = "mixed",
     nodes: Annotated[str, typer.Option(help="Consortium sizes: a range like 4..7 or one size.")
                      ] = f"{limits.explore_default_nodes_min}..{limits.explore_default_nodes_max}",
     heights: Annotated[int, typer.Option(help="Heights each schedule runs to.")] = limits.explore_heights,
     workers: Annotated[Optional[int], typer.Option(help="Local worker processes (default: all cores).")] = None,
-    cluster: Annotated[Optional[str], typer.Option(help="A Dask scheduler tcp://HOST:PORT (not yet supported).")
+    cluster: Annotated[Optional[str], typer.Option(help="Run on this Dask scheduler, tcp://HOST:PORT (pip install 'consortium\\[cluster]').")
                        ] = None,
     beyond_f: Annotated[bool, typer.Option("--beyond-f", help="Let the Byzantine coalition hold more than f "
                                                               "(shows the checkers fire).")] = False,
@@ -52,10 +55,8 @@ def explore_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run generated fault schedules on the simulator; exit 1 if any violates a property."""
-    if generator != "random":
-        raise UserError(f"--generator {generator!r}: only 'random' exists so far")
     lo, hi = parse_nodes(nodes)
-    options = Options(lo, hi, heights, beyond_f)
+    options = Options(lo, hi, heights, beyond_f, generator)
     if minutes is None and schedules is None:
         schedules = 100
     if minutes is not None and schedules is not None:

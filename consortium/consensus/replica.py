@@ -151,6 +151,7 @@ class Replica:
         self.pending_evidence: dict[tuple[str, str, int, int], DuplicateVote] = {}
         self.committed_evidence: set[tuple[str, str, int, int]] = set()
         self.sync_pending = False
+        self.sync_refused = 0  # sync answers refused so far: who to ask next (_request_sync_from_voters)
         self._out: list[ev.Action] = []
         self._now = 0
 
@@ -179,10 +180,17 @@ class Replica:
         self.counters[name] = self.counters.get(name, 0) + 1
 
     def _on_start(self) -> None:
+        """Start (or restart) the current height; also the start of every later height. If
+        the guard is at this height we signed in it before: at a restart, or when a store
+        rolled back behind its guard has decided its way back up to it (through sync). Then
+        the lock comes back and the signed frames are re-sent (we may not sign them again:
+        without them a peer that needs our vote would wait for ever; explore seed 525)."""
         g = self.guard
-        start_round = g.round if g is not None and g.height == self.height else 0
-        self._start_round(start_round)
-        if g is not None and g.height == self.height and g.payload:
+        here = g is not None and g.height == self.height
+        if here and g is not None and g.lock and self.locked_round < 0 and self.valid_round < 0:
+            self._restore_lock(g.lock)
+        self._start_round(g.round if here and g is not None else 0)
+        if here and g is not None and g.payload:
             self._resend_guarded(g)
 
     def _on_tx(self, tx: bytes) -> None:
@@ -312,7 +320,7 @@ class Replica:
         if t.height != self.height:
             return
         if t.kind == TK.COMMIT and self.waiting and self.round == 0:
-            self._start_round(0)
+            self._on_start()
         elif t.kind == TK.RETRANSMIT and t.round == self.round and not self.waiting:
             self._retransmit()
         elif t.round != self.round or self.waiting:
@@ -619,8 +627,8 @@ class Replica:
     def _request_sync_from_voters(self, rnd: int, block_id: bytes) -> None:
         voters = sorted(v.validator for v in self.h.votes.get((Kind.PRECOMMIT, rnd), {}).values()
                         if v.block_id == block_id and v.validator != self.me)
-        if voters:
-            self._request_sync(voters[(self.height + rnd) % len(voters)], self.height)
+        if voters:  # each refused answer moves on to the next voter (one of them is honest)
+            self._request_sync(voters[(self.height + rnd + self.sync_refused) % len(voters)], self.height)
 
     def _request_sync(self, peer: str, to_height: int) -> None:
         if self.sync_pending or peer == self.me:
@@ -631,16 +639,26 @@ class Replica:
         self._out.append(ev.ScheduleTimeout(TK.SYNC, self.height, self.round, limits.sync_retry_ms))
 
     def _on_sync_response(self, env: codec.Envelope) -> None:
+        """An answer we must refuse (malformed, or a block we cannot accept) leaves the
+        request pending until its retry timer (TK.SYNC, limits.sync_retry_ms): asking
+        again at once ping-pongs with a lying peer at network speed, forever (found by
+        `consortium explore`, seed 64: a bad-sync peer and two laggards)."""
         self.sync_pending = False
         for item in env.body["blocks"]:
             try:
                 d = Decided.from_wire(item)
             except DecodeError:
                 self._count("sync_malformed")
+                self.sync_pending = True
+                self.sync_refused += 1
                 return
             if d.block.height < self.height:
                 continue
-            if d.block.height > self.height or not self._accept_synced(d):
+            if d.block.height > self.height:
+                return
+            if not self._accept_synced(d):
+                self.sync_pending = True
+                self.sync_refused += 1
                 return
         self._process()
 

@@ -50,11 +50,12 @@ def run_schedule(s: Schedule) -> Outcome:
         return Outcome(seed=s.seed, ok=False, violated=(ERROR,), violations=(f"{ERROR}: {exc!r}"[:500],),
                        min_height=0, virtual_ms=0, frames=0, faults=s.fault_count(),
                        byzantine_power=s.byzantine_power(), within_f=s.within_f(), trace_digest="")
+    honest = set(s.ids) - set(dict(s.byzantine)) - set(s.twins)
     failures = r.checks["checks"]
     violated = tuple(c for c in CHECKS if failures.get(c, "ok") != "ok")
     return Outcome(seed=s.seed, ok=r.ok and not violated, violated=violated,
                    violations=tuple(r.checks["violations"][:_MESSAGES_KEPT]),
-                   min_height=min((h for i, h in r.heights.items() if i not in dict(s.byzantine)), default=0), virtual_ms=r.virtual_ms,
+                   min_height=min((h for i, h in r.heights.items() if i in honest), default=0), virtual_ms=r.virtual_ms,
                    frames=r.messages["frames_sent"], faults=s.fault_count(),
                    byzantine_power=s.byzantine_power(), within_f=s.within_f(), trace_digest=r.trace_digest)
 

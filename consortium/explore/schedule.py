@@ -10,22 +10,32 @@ episode, so every schedule ends healed and liveness after it is judged.
 `generate(seed, options)` is a pure function of its arguments (one
 random.Random(seed)); the coalition holds at most f of the voting power unless
 options.beyond_f asks for more (to show the checkers fire).
+
+Generators (Options.generator): `random` draws everything above, with targeted
+equivocation (an equivocating member aims its block at a chosen set of nodes,
+e.g. the Shanghai side) and rolled-back restarts; `twins` (Bano et al., "Twins:
+BFT Systems Made Robust", OPODIS 2021) runs up to f of the power as two
+instances sharing one key and cuts the network per (height, round, step) with
+partitions drawn from the enumeration of set partitions of the instances
+(sampled when it is large); `mixed` (the default) draws one of the two per seed.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 
 from consortium import limits, types
+from consortium.consensus.validators import Validator, ValidatorSet
 from consortium.errors import UserError
 from consortium.sim.byzantine import BEHAVIOURS
 from consortium.sim.core import SimConfig, synthetic_nodes
-from consortium.sim.faults import Fault, parse_fault
+from consortium.sim.faults import STEPS, Fault, RoundPartition, parse_fault, twin_of
 
 #: what an episode does (its end is implied: see Episode.faults)
 OPS = ("crash", "pause", "skew", "partition-jurisdiction", "partition", "partition-oneway", "isolate",
-       "drop", "duplicate", "delay")
+       "drop", "duplicate", "delay", "rollback")
 #: values a drop / duplicate episode draws from (probabilities)
 _PROBABILITIES = (0.05, 0.2, 0.5, 1.0)
 _EQUAL_POWER = 10  # the simulator's default power, used when a consortium has equal powers
@@ -52,6 +62,8 @@ class Episode:
         a, b = self.at_ms, self.end_ms
         if self.op == "crash":
             return [f"{a}:crash:{self.node}", f"{b}:restart:{self.node}"]
+        if self.op == "rollback":  # crash, then restart from the store as it was `value` blocks earlier
+            return [f"{a}:crash:{self.node}", f"{b}:rollback:{self.node}:{self.value:g}"]
         if self.op == "pause":
             return [f"{a}:pause:{self.node}", f"{b}:resume:{self.node}"]
         if self.op == "skew":
@@ -76,8 +88,11 @@ class Options:
     nodes_max: int = limits.explore_default_nodes_max
     heights: int = limits.explore_heights
     beyond_f: bool = False
+    generator: str = "mixed"  # random | twins | mixed (see the module docstring)
 
     def __post_init__(self) -> None:
+        if self.generator not in GENERATORS:
+            raise UserError(f"--generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}")
         if not 1 <= self.nodes_min <= self.nodes_max <= limits.explore_nodes_max:
             raise UserError(f"--nodes must be a range within 1..{limits.explore_nodes_max}, "
                             f"got {self.nodes_min}..{self.nodes_max}")
@@ -94,6 +109,9 @@ class Schedule:
     byzantine: tuple[tuple[str, str], ...] = ()  # (node, behaviour), Byzantine from the start
     episodes: tuple[Episode, ...] = ()
     beyond_f: bool = False  # generated (or shrunk) without the f bound
+    targets: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (equivocating member, its chosen nodes in order)
+    twins: tuple[str, ...] = ()  # validators run as two instances sharing one key
+    round_partitions: tuple[RoundPartition, ...] = ()  # Twins: per (height, round, step) who hears whom
     tags: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -105,8 +123,9 @@ class Schedule:
         return [s.id for s in synthetic_nodes(self.n, list(self.powers))]
 
     def byzantine_power(self) -> int:
+        """The power of the Byzantine members and of the twinned validators (one pair, one vote)."""
         power = dict(zip(self.ids, self.powers, strict=True))
-        return sum(power[node] for node, _ in self.byzantine)
+        return sum(power[node] for node, _ in self.byzantine) + sum(power[v] for v in self.twins)
 
     def within_f(self) -> bool:
         return self.byzantine_power() <= types.max_faulty_power(sum(self.powers))
@@ -125,26 +144,36 @@ class Schedule:
         return out if out[-1] == final else [*out, final]
 
     def fault_count(self) -> int:
-        return len(self.episodes)
+        """Fault episodes plus Twins round partitions (each is one cut of the network)."""
+        return len(self.episodes) + len(self.round_partitions)
 
     def config(self) -> SimConfig:
         """The simulator run this schedule describes (the KV application, default links)."""
         specs = synthetic_nodes(self.n, list(self.powers))
-        ids = {s.id for s in specs}
+        ids = {s.id for s in specs} | {twin_of(v) for v in self.twins}
         faults: list[Fault] = [parse_fault(f, ids) for f in self.faults()]
         return SimConfig(nodes=specs, seed=self.seed, heights=self.heights, byzantine=dict(self.byzantine),
-                         faults=faults, tx_per_s=self.tx_per_s)
+                         faults=faults, tx_per_s=self.tx_per_s, targets=dict(self.targets), twins=self.twins,
+                         round_partitions=self.round_partitions)
 
     def describe(self) -> str:
-        bad = ", ".join(f"{n}:{b}" for n, b in self.byzantine) or "none"
+        bad = ", ".join(f"{n}:{b}" + (f"->{'+'.join(dict(self.targets)[n])}" if n in dict(self.targets) else "")
+                        for n, b in self.byzantine) or "none"
+        twins = (f" twins={list(self.twins)} partitions={[p.describe() for p in self.round_partitions]}"
+                 if self.twins or self.round_partitions else "")
         return (f"seed {self.seed}: n={self.n} powers={list(self.powers)} heights={self.heights} "
-                f"tx/s={self.tx_per_s} byzantine={bad} faults={self.faults()}")
+                f"tx/s={self.tx_per_s} byzantine={bad} faults={self.faults()}{twins}")
 
 
 def generate(seed: int, options: Options | None = None) -> Schedule:
     """The schedule of `seed`: a pure function of (seed, options)."""
     opt = options or Options()
     rng = random.Random(seed)
+    kind = opt.generator
+    if kind == "mixed":
+        kind = "twins" if rng.random() < _TWINS_SHARE else "random"
+    if kind == "twins" and not opt.beyond_f and opt.nodes_max >= 4:  # f >= 1 needs n >= 4 (equal powers)
+        return _generate_twins(seed, rng, opt)
     n = rng.randint(opt.nodes_min, opt.nodes_max)
     if rng.random() < 0.5:
         powers = [_EQUAL_POWER] * n
@@ -152,11 +181,12 @@ def generate(seed: int, options: Options | None = None) -> Schedule:
         powers = [rng.randint(1, limits.explore_power_max) for _ in range(n)]
     ids = [s.id for s in synthetic_nodes(n, powers)]
     byz = _coalition(rng, ids, powers, opt.beyond_f)
+    targets = _targets(rng, ids, byz)
     episodes = tuple(sorted((_episode(rng, ids) for _ in range(rng.randint(0, limits.explore_faults_max))),
                             key=lambda e: (e.at_ms, e.op, e.node)))
     tx = rng.choice((0, 5, 20, 50))
     return Schedule(seed=seed, powers=tuple(powers), heights=opt.heights, tx_per_s=tx, byzantine=byz,
-                    episodes=episodes, beyond_f=opt.beyond_f)
+                    episodes=episodes, beyond_f=opt.beyond_f, targets=targets)
 
 
 def _coalition(rng: random.Random, ids: list[str], powers: list[int], beyond_f: bool
@@ -202,6 +232,10 @@ def _episode(rng: random.Random, ids: list[str]) -> Episode:
                        op, node=node)
     if op in ("crash", "pause", "isolate"):
         return Episode(at, dur, op, node=node)
+    if op == "rollback":  # often quick: back within the height, its store a few blocks older
+        quick = rng.random() < 0.5
+        return Episode(at, rng.randint(limits.explore_fault_duration_ms_min, limits.explore_quick_restart_ms_max)
+                       if quick else dur, op, node=node, value=rng.randint(1, limits.explore_rollback_blocks_max))
     if op == "skew":
         return Episode(at, dur, op, node=node,
                        value=rng.randint(-limits.explore_skew_ms_max, limits.explore_skew_ms_max))
@@ -223,3 +257,99 @@ def _episode(rng: random.Random, ids: list[str]) -> Episode:
         return Episode(at, dur, op, value=rng.randint(0, limits.explore_delay_ms_max))
     return Episode(at, dur, op, value=rng.choice(_PROBABILITIES))  # drop, duplicate
 
+
+
+GENERATORS = ("random", "twins", "mixed")
+_TWINS_SHARE = 1 / 3  # of `mixed` schedules drawn by the twins generator
+
+
+def _targets(rng: random.Random, ids: list[str], byz: tuple[tuple[str, str], ...]
+             ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Half the time, each equivocating member aims at a chosen set of honest nodes: one
+    jurisdiction's side, or a random ordered subset (see sim.byzantine, equivocate)."""
+    bad = dict(byz)
+    honest = [i for i in ids if i not in bad]
+    out = []
+    for node, b in byz:
+        if b != "equivocate" or len(honest) < 2 or rng.random() < 0.5:
+            continue
+        pick = rng.random()
+        if pick < 0.25:
+            chosen = [i for i in honest if i.startswith("sh-")]
+        elif pick < 0.5:
+            chosen = [i for i in honest if i.startswith("hk-")]
+        else:
+            chosen = rng.sample(honest, rng.randint(1, len(honest) - 1))
+        if chosen and len(chosen) < len(honest):
+            out.append((node, tuple(chosen)))
+    return tuple(out)
+
+
+def _generate_twins(seed: int, rng: random.Random, opt: Options) -> Schedule:
+    """A Twins schedule: equal powers, up to f validators twinned (the twin of a leader of the
+    partitioned window most of the time), and for one or two consecutive heights the first
+    limits.explore_twins_rounds_max rounds cut step by step by partitions drawn from the
+    enumeration. No other faults: the twins and the cuts are the adversary."""
+    n = rng.randint(max(opt.nodes_min, 4), opt.nodes_max)
+    powers = [_EQUAL_POWER] * n
+    ids = [s.id for s in synthetic_nodes(n, powers)]
+    k = rng.randint(1, types.max_faulty_power(sum(powers)) // _EQUAL_POWER)
+    heights_window = rng.randint(1, 2)
+    h0 = rng.randint(1, max(1, opt.heights - heights_window))
+    vs = ValidatorSet.of(Validator(i, _EQUAL_POWER, bytes(limits.public_key_bytes)) for i in ids)
+    leaders = list(dict.fromkeys(vs.proposer(h, r) for h in range(h0, h0 + heights_window)
+                                 for r in range(limits.explore_twins_rounds_max)))
+    twins: list[str] = []
+    while len(twins) < k:
+        pool = [v for v in (leaders if rng.random() < 2 / 3 else ids) if v not in twins] or \
+            [v for v in ids if v not in twins]
+        twins.append(rng.choice(pool))
+    instances = tuple(sorted(ids + [twin_of(v) for v in twins]))
+    parts = []
+    for h in range(h0, min(h0 + heights_window, opt.heights + 1)):
+        for r in range(limits.explore_twins_rounds_max):
+            for step in STEPS:
+                if rng.random() < 0.5:
+                    parts.append(RoundPartition(h, r, step, _draw_partition(rng, instances)))
+    tx = rng.choice((0, 5, 20, 50))
+    return Schedule(seed=seed, powers=tuple(powers), heights=opt.heights, tx_per_s=tx,
+                    twins=tuple(sorted(twins)), round_partitions=tuple(parts))
+
+
+def _draw_partition(rng: random.Random, instances: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """One partition of `instances` into 2..limits.explore_twins_groups_max groups, uniform
+    over the enumeration when it is small enough to list, else random labels."""
+    every = _labelings(len(instances))
+    if every:
+        labels = rng.choice(every)
+        return tuple(tuple(x for x, lab in zip(instances, labels, strict=True) if lab == g)
+                     for g in range(max(labels) + 1))
+    while True:
+        drawn = [rng.randrange(limits.explore_twins_groups_max) for _ in instances]
+        groups = tuple(tuple(x for x, lab in zip(instances, drawn, strict=True) if lab == g)
+                       for g in range(limits.explore_twins_groups_max))
+        groups = tuple(g for g in groups if g)
+        if len(groups) >= 2:
+            return groups
+
+
+@functools.cache
+def _labelings(m: int) -> tuple[tuple[int, ...], ...]:
+    """Every partition of m instances into 2..explore_twins_groups_max non-empty groups, as
+    restricted growth strings (instance i in group label[i], label[i] <= max(label[:i]) + 1),
+    or () if there are more than limits.explore_twins_partitions_listed_max of them."""
+    k = limits.explore_twins_groups_max
+    out: list[tuple[int, ...]] = []
+
+    def grow(prefix: list[int], top: int) -> bool:
+        if len(out) > limits.explore_twins_partitions_listed_max:
+            return False
+        if len(prefix) == m:
+            if top >= 1:
+                out.append(tuple(prefix))
+            return True
+        return all(grow([*prefix, lab], max(top, lab)) for lab in range(min(top + 2, k)))
+
+    if m < 2 or not grow([0], 0):
+        return ()
+    return tuple(out)

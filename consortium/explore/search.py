@@ -67,6 +67,7 @@ class Report:
                 "per_minute": round(self.rate_per_s * 60, 1), "workers": self.workers,
                 "nodes": f"{self.options.nodes_min}..{self.options.nodes_max}",
                 "heights": self.options.heights, "beyond_f": self.options.beyond_f,
+                "generator": self.options.generator,
                 "interrupted": self.interrupted,
                 "failing_seeds": [o.seed for o in self.failing],
                 "found": [f.to_dict() for f in self.found]}

@@ -14,6 +14,7 @@ from consortium import limits
 from consortium.explore.run import Outcome, run_schedule
 from consortium.explore.schedule import Episode, Schedule
 from consortium.sim.core import synthetic_nodes
+from consortium.sim.faults import RoundPartition, twin_of
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,22 @@ def candidates(s: Schedule) -> Iterator[Schedule]:
     eps = s.episodes
     for i in range(len(eps)):  # drop one fault
         yield replace(s, episodes=eps[:i] + eps[i + 1:])
-    for i in range(len(s.byzantine)):  # one Byzantine member fewer
-        yield replace(s, byzantine=s.byzantine[:i] + s.byzantine[i + 1:])
+    for i in range(len(s.byzantine)):  # one Byzantine member fewer (and its targets)
+        gone = s.byzantine[i][0]
+        yield replace(s, byzantine=s.byzantine[:i] + s.byzantine[i + 1:],
+                      targets=tuple(t for t in s.targets if t[0] != gone))
+    parts = s.round_partitions
+    for i in range(len(parts)):  # one Twins cut fewer
+        yield replace(s, round_partitions=parts[:i] + parts[i + 1:])
+    for t in s.twins:  # one twin fewer: its second instance leaves every cut
+        yield replace(s, twins=tuple(x for x in s.twins if x != t),
+                      round_partitions=_without(parts, twin_of(t)))
+    for i, (node, chosen) in enumerate(s.targets):  # untargeted, or one chosen node fewer
+        yield replace(s, targets=s.targets[:i] + s.targets[i + 1:])
+        if len(chosen) > 1:
+            for j in range(len(chosen)):
+                narrower = (node, chosen[:j] + chosen[j + 1:])
+                yield replace(s, targets=s.targets[:i] + (narrower,) + s.targets[i + 1:])
     if s.heights > 1:
         yield replace(s, heights=max(1, s.heights // 2))
     fewer = _one_node_fewer(s)
@@ -67,6 +82,9 @@ def candidates(s: Schedule) -> Iterator[Schedule]:
     for i, e in enumerate(eps):  # shorter faults
         if e.dur_ms // 2 >= limits.explore_fault_duration_ms_min:
             yield replace(s, episodes=eps[:i] + (replace(e, dur_ms=e.dur_ms // 2),) + eps[i + 1:])
+    for i, e in enumerate(eps):  # a rollback of one block
+        if e.op == "rollback" and e.value > 1:
+            yield replace(s, episodes=eps[:i] + (replace(e, value=1),) + eps[i + 1:])
     for i, e in enumerate(eps):  # earlier faults (a shorter run)
         if e.at_ms // 2 > 0:
             yield replace(s, episodes=eps[:i] + (replace(e, at_ms=e.at_ms // 2),) + eps[i + 1:])
@@ -74,12 +92,24 @@ def candidates(s: Schedule) -> Iterator[Schedule]:
         yield replace(s, heights=s.heights - 1)
 
 
+def _without(parts: tuple[RoundPartition, ...], gone: str) -> tuple[RoundPartition, ...]:
+    """The cuts without instance `gone` (a cut left with fewer than two groups is dropped)."""
+    out = []
+    for p in parts:
+        groups = tuple(g for g in (tuple(x for x in g if x != gone) for g in p.groups) if g)
+        if len(groups) >= 2:
+            out.append(replace(p, groups=groups))
+    return tuple(out)
+
+
 def _one_node_fewer(s: Schedule) -> Schedule | None:
     """Without the last synthetic node (the others keep their ids), if nothing needs it."""
     if s.n <= 1:
         return None
     gone = s.ids[-1]
-    if any(node == gone for node, _ in s.byzantine):
+    if any(node == gone for node, _ in s.byzantine) or gone in s.twins:
+        return None
+    if any(gone in chosen for _, chosen in s.targets):
         return None
     eps: list[Episode] = []
     for e in s.episodes:
@@ -89,7 +119,7 @@ def _one_node_fewer(s: Schedule) -> Schedule | None:
         if e.groups and len(groups) < 2:
             return None
         eps.append(replace(e, groups=groups))
-    out = replace(s, powers=s.powers[:-1], episodes=tuple(eps))
+    out = replace(s, powers=s.powers[:-1], episodes=tuple(eps), round_partitions=_without(s.round_partitions, gone))
     assert [x.id for x in synthetic_nodes(out.n, list(out.powers))] == s.ids[:-1]
     if not s.beyond_f and not out.within_f():
         return None

@@ -15,7 +15,7 @@ from consortium.proc import write_atomic
 from consortium.scenario.runner import ScenarioResult, run
 from consortium.scenario.schema import load
 from consortium.sim.checkers import CHECKS
-from consortium.sim.faults import Fault, parse_fault
+from consortium.sim.faults import Fault, parse_fault, twin_of
 
 
 def _q(s: str) -> str:
@@ -40,7 +40,16 @@ def scenario_text(s: Schedule, prop: str, *, note: str = "") -> str:
         f"tx_per_s = {s.tx_per_s}",
         f"byzantine = {{{bad}}}" if bad else "byzantine = {}",
     ]
-    ids = set(s.ids)
+    if s.targets:
+        chosen = ", ".join(f"{_q(n)} = [{', '.join(_q(x) for x in t)}]" for n, t in s.targets)
+        lines.append(f"targets = {{{chosen}}}")
+    if s.twins:
+        lines.append(f"twins = [{', '.join(_q(t) for t in s.twins)}]")
+    for p in s.round_partitions:
+        groups = ", ".join("[" + ", ".join(_q(n) for n in g) + "]" for g in p.groups)
+        lines += ["", "[[sim.round_partitions]]", f"height = {p.height}", f"round = {p.round}",
+                  f"step = {_q(p.step)}", f"groups = [{groups}]"]
+    ids = set(s.ids) | {twin_of(v) for v in s.twins}
     for i, spec in enumerate(s.faults()):
         f = parse_fault(spec, ids)
         lines += ["", "[[step]]", f"label = {_q(_label(i, f))}", f"at_ms = {f.at_ms}", f"fault = {_q(f.op)}"]
@@ -51,9 +60,9 @@ def scenario_text(s: Schedule, prop: str, *, note: str = "") -> str:
             lines.append(f"groups = [{groups}]")
             if not f.symmetric:
                 lines.append("symmetric = false")
-        if f.op in ("drop", "duplicate", "delay", "skew"):
+        if f.op in ("drop", "duplicate", "delay", "skew", "rollback"):
             v = f.value
-            lines.append(f"value = {int(v) if f.op in ('delay', 'skew') else v}")
+            lines.append(f"value = {int(v) if f.op in ('delay', 'skew', 'rollback') else v}")
     return "\n".join(lines) + "\n"
 
 

@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from consortium import crypto, limits
-from consortium.bus.broker import Broker, start_broker
+from consortium.bus import bridge, relay
+from consortium.bus.broker import Broker, start_broker, start_mosquitto
 from consortium.bus.endpoint import endpoint, probe_broker
 from consortium.client.submit import publish_tx
 from consortium.config import default_members_dir
+from consortium.consensus.app import TxResult
 from consortium.errors import UserError
 from consortium.genesis import DEFAULT_CHAIN_ID
 from consortium.home import init_home, load_genesis, load_key
@@ -33,6 +35,7 @@ from consortium.node.netfilter import NetFilter, clear_filter, write_filter
 from consortium.scenario.expect import Facts, TxOutcome
 from consortium.scenario.schema import Scenario, ScenarioStep
 from consortium.scenario.txbuild import TxBuilder
+from consortium.sim.recorder import Recorder
 
 # real-time bounds of a live run: limits.scenario_live_*
 SIM_ONLY = ("byzantine", "duplicate")
@@ -40,9 +43,13 @@ SIM_ONLY = ("byzantine", "duplicate")
 
 class LiveBackend:
     def __init__(self, sc: Scenario, seed: int, *, broker: str = "embedded", home: Path | None = None,
-                 keep_home: bool = False) -> None:
+                 keep_home: bool = False, topology: str | None = None) -> None:
         self.sc = sc
         self.broker_spec = broker
+        # bridged (consortium.bus.bridge): a broker per jurisdiction, the link relay between them
+        self.topology = bridge.check_topology(topology or sc.live.get("topology", "single"))
+        self.topo: bridge.Topology | None = None
+        self.link_cut = False
         self._own_home = home is None
         self.keep_home = keep_home
         self.home = Path(tempfile.mkdtemp(prefix="consortium-live-")) if home is None else home
@@ -60,6 +67,8 @@ class LiveBackend:
         self._pending: dict[str, tuple[bytes, str, bytes, float]] = {}  # label -> (hash, actor, tx, resend at)
         self._t0 = time.monotonic()
         self._last_fault_heights: dict[str, int] | None = None
+        self.recorder = Recorder()  # what the trace records: filled by _observe(), submit() and fault()
+        self._seen: dict[str, int] = {}  # node -> last height recorded
         try:
             self._start(sc)
         except UserError as exc:  # stop what started; a temporary home and its logs are gone after close()
@@ -85,12 +94,20 @@ class LiveBackend:
         self.validators = [m.id for m in self.genesis.validators]
         self._offset_ms = sc.start_ms - _wall_ms()  # ledger time starts at the scenario's start
         clock.write_offset(self.rd, self._offset_ms)
-        self.broker = start_broker(self.broker_spec, home=self.home, run_dir=self.rd)
+        if self.topology == "bridged":
+            if self.broker_spec.startswith("mqtt://"):
+                raise UserError(f"the bridged topology starts its own two brokers; --broker {self.broker_spec} "
+                                "does not fit")
+            self.topo = bridge.start_bridged(self.home, self.rd, detach=False, plan=bridge.NetnsPlan.from_env(),
+                                             seed=self.sc.seed)
+            self.broker = self.topo.primary
+        else:
+            self.broker = start_broker(self.broker_spec, home=self.home, run_dir=self.rd)
         probe_broker(endpoint(self.home, self.broker.url))  # an unreachable broker: say so now, start no node
         for i, ident in enumerate(self.validators):  # one by one: an interrupt still stops those started
             if i:
                 time.sleep(limits.node_start_gap_ms / 1000)
-            self.procs[ident] = start_node(self.home, ident, self.broker.url, detach=False)
+            self.procs[ident] = self._start_node(ident)
         wait_ready(self.home, self.broker.url, self.procs, limits.nodes_ready_wait_ms / 1000)
         if sc.network["loss"]:
             self.drop = sc.network["loss"]
@@ -102,6 +119,22 @@ class LiveBackend:
         assert self.broker is not None, "started"
         return self.broker
 
+    def _start_node(self, ident: str) -> NodeProcess:
+        """Start a node on its jurisdiction's broker (bridged; in its namespace when placed)."""
+        if self.topo is None:
+            return start_node(self.home, ident, self._broker.url, detach=False)
+        side = str(self.genesis.member(ident).jurisdiction)  # type: ignore[union-attr]
+        return start_node(self.home, ident, self.topo.url_for(side), detach=False, netns=self.topo.netns_for(side))
+
+    def _is_link_partition(self, groups: list[list[str]]) -> bool:
+        """Bridged: the groups are exactly the jurisdictions (Shanghai | Hong Kong): a cut of the link."""
+        if self.topo is None or len(groups) != 2:
+            return False
+        side = {m.id: str(m.jurisdiction) for m in self.genesis.validators}
+        by_side = [{side.get(i) for i in g} for g in groups]
+        everyone = {i for g in groups for i in g} == set(self.validators)
+        return everyone and all(len(s) == 1 for s in by_side) and by_side[0] != by_side[1]
+
     # ------------------------------------------------------------ time and heights
 
     def now_ms(self) -> int:
@@ -111,6 +144,7 @@ class LiveBackend:
         deadline = time.monotonic() + timeout_ms / 1000
         while True:
             self._resend_pending()
+            self._observe()
             if cond():
                 return True
             if time.monotonic() >= deadline:
@@ -138,6 +172,39 @@ class LiveBackend:
             s = self._store(ident)
             out[ident] = s.last_height() if s is not None else 0
         return out
+
+    def _observe(self) -> None:
+        """Record each node's newly decided heights (its commit, as first seen in its store:
+        within limits.scenario_live_poll_ms of the decision) and each height's decision."""
+        now = self.now_ms()
+        for ident in self._live():
+            s = self._store(ident)
+            top = s.last_height() if s is not None else 0
+            for h in range(self._seen.get(ident, 0) + 1, top + 1):
+                d = s.decided(h) if s is not None else None
+                if d is None:
+                    break
+                results = [] if h in self.recorder.heights else self._results(s, d.block.txs)
+                self.recorder.commit(now, ident, h, d.certificate.round, d.block.proposer, d.block.id,
+                                     d.block.txs, results)
+                self._seen[ident] = h
+
+    @staticmethod
+    def _results(s: LiveStore | None, txs: tuple[bytes, ...]) -> list[TxResult]:
+        out = []
+        for tx in txs:
+            found = s.tx_result(crypto.digest(tx)) if s is not None else None
+            if found is not None:
+                out.append(TxResult(crypto.digest(tx), found["code"], found["detail"]))
+        return out
+
+    def record(self) -> dict[str, Any]:
+        """Heights, node commits, faults, transactions and the business lane (as the simulator's)."""
+        from consortium.scenario.tracing import business, recording
+
+        self._observe()
+        nodes = [{"id": m.id, "jurisdiction": str(m.jurisdiction), "power": m.power} for m in self.genesis.validators]
+        return recording(self.recorder, nodes, self.blocks(), business(self.genesis, self._decided()))
 
     def _live(self) -> list[str]:
         return [i for i in self.validators if i not in self.crashed and i not in self.paused]
@@ -172,6 +239,7 @@ class LiveBackend:
         label, actor = step.label, step.fields["as"]
         h = crypto.digest(tx)
         refused = self._best_ledger().check_tx(tx)
+        self.recorder.submitted(self.now_ms(), tx)
         self._publish(actor, tx)
         if refused is not None:
             self.outcomes[label] = TxOutcome(refused, 0, "refused before any block")
@@ -207,11 +275,13 @@ class LiveBackend:
         op, node = f["fault"], f.get("node", "")
         if op in SIM_ONLY:
             raise UserError(f"{step.where(self.sc.source)}: fault {op!r} runs on the simulator only")
+        self.recorder.fault(self.now_ms(), op, node=node, groups=f.get("groups", ()), value=float(f.get("value", 0)),
+                            behaviour=f.get("behaviour", ""), describe=f"{self.now_ms()}:{op}:{node}".rstrip(":"))
         if op == "crash":
             self._signal(node, signal.SIGKILL)
             self.crashed.add(node)
         elif op == "restart":
-            self.procs[node] = start_node(self.home, node, self._broker.url, detach=False)
+            self.procs[node] = self._start_node(node)
             self.crashed.discard(node)
             self.paused.discard(node)
         elif op == "pause":
@@ -224,14 +294,25 @@ class LiveBackend:
             self._offset_ms += int(f["value"])
             clock.write_offset(self.rd, self._offset_ms)
         elif op == "broker-restart":
-            port = self._broker.port
+            port, site = self._broker.port, self._broker.site
             self._broker.kill()
-            self.broker = start_broker(self.broker_spec, home=self.home, run_dir=self.rd, port=port)
+            if self.topo is not None:  # the Shanghai broker, bridge and all
+                self.broker = self.topo.brokers[bridge.PRIMARY] = start_mosquitto(self.home, self.rd, port=port,
+                                                                                  site=site)
+            else:
+                self.broker = start_broker(self.broker_spec, home=self.home, run_dir=self.rd, port=port)
         else:
             self._network(op, f)
         self._last_fault_heights = self.heights()
 
     def _network(self, op: str, f: dict[str, Any]) -> None:
+        if op == "partition" and f.get("symmetric", True) and self._is_link_partition([list(g) for g in f["groups"]]):
+            relay.write_command(self.rd, "cut")  # bridged: Shanghai | Hong Kong is the link, cut at the relay
+            self.link_cut = True
+            return
+        if op == "heal" and self.link_cut:
+            relay.write_command(self.rd, "up")
+            self.link_cut = False
         if op == "partition":
             groups = [list(g) for g in f["groups"]]
             for i, a in enumerate(groups):
@@ -361,7 +442,9 @@ class LiveBackend:
                         p.process.wait(timeout=limits.node_reap_timeout_ms / 1000)
                     except Exception:  # noqa: BLE001 - best effort on the way out
                         p.process.kill()
-            if self.broker is not None:
+            if self.topo is not None:
+                self.topo.stop()
+            elif self.broker is not None:
                 self.broker.stop()
         finally:
             if self._own_home and not self.keep_home:

@@ -34,15 +34,21 @@ from consortium.errors import UserError
 from consortium.genesis import DEFAULT_GENESIS_TIME_MS
 from consortium.scenario.shapes import KINDS, path_problem
 from consortium.sim.byzantine import BEHAVIOURS
+from consortium.sim.faults import STEPS, twin_of
 
 FAULTS = ("crash", "restart", "pause", "resume", "isolate", "partition", "heal", "drop", "duplicate",
-          "delay", "byzantine", "advance", "broker-restart", "skew")
+          "delay", "byzantine", "advance", "broker-restart", "skew", "rollback")
 EXPECT_KINDS = ("ebl", "ebl_ref", "lc", "financing", "consent", "data", "party", "collateral", "tx",
-                "consensus", "share")
-_TOP = {"name", "description", "seed", "start", "backends", "consortium", "network", "step", "expect", "sim"}
+                "consensus", "share", "account", "dvp")
+_TOP = {"name", "description", "seed", "start", "backends", "consortium", "network", "step", "expect", "sim", "live"}
+#: [live]: how live runs are deployed (`topology`: "single" broker, or "bridged": a Shanghai and a Hong Kong
+#: broker joined by the link relay, where a Shanghai | Hong Kong partition cuts the link; consortium.bus.bridge)
+_LIVE = {"topology"}
+LIVE_TOPOLOGIES = ("single", "bridged")
 #: [sim]: a synthetic simulator consortium (what `consortium explore` writes; see _sim)
-_SIM = {"nodes", "powers", "heights", "tx_per_s", "byzantine"}
-SIM_ONLY_FAULTS = ("skew",)
+_SIM = {"nodes", "powers", "heights", "tx_per_s", "byzantine", "targets", "twins", "round_partitions"}
+_ROUND_PARTITION = {"height", "round", "step", "groups"}
+SIM_ONLY_FAULTS = ("skew", "rollback")
 _STEP_ACTIONS = ("tx", "fault", "wait_ms", "wait_height", "wait_for")
 _STEP_COMMON = {"label", "at_ms", "after_height", "note"}
 _TX_FIELDS = {"tx", "as", "body", "document", "reference", "issue_to", "consignee", "endorsee", "supersedes",
@@ -53,7 +59,7 @@ _FAULT_ARGS: dict[str, set[str]] = {
     "crash": {"node"}, "restart": {"node"}, "pause": {"node"}, "resume": {"node"}, "isolate": {"node"},
     "partition": {"groups", "symmetric"}, "heal": set(), "drop": {"value"}, "duplicate": {"value"},
     "delay": {"value"}, "byzantine": {"node", "behaviour"}, "advance": {"value"}, "broker-restart": set(),
-    "skew": {"node", "value"}}
+    "skew": {"node", "value"}, "rollback": {"node", "value"}}
 assert set(_FAULT_ARGS) == set(FAULTS) and set().union(*_FAULT_ARGS.values()) == _FAULT_FIELDS - {"fault"}
 #: tx step fields that only some kinds use (txbuild's helpers); elsewhere they would be ignored
 _TX_KIND_FIELDS = {**dict.fromkeys(("document", "reference", "issue_to", "consignee", "endorsee", "supersedes",
@@ -106,6 +112,7 @@ class Scenario:
     expects: tuple[Expect, ...]
     text: str = field(repr=False, default="")  # the file as read, kept in traces for replay
     sim: dict[str, Any] | None = None  # [sim]: a synthetic consortium on the simulator's KV app (see _sim)
+    live: dict[str, Any] = field(default_factory=dict)  # [live]: deployment of live runs (_LIVE)
 
 
 def load(path: Path) -> Scenario:
@@ -148,9 +155,21 @@ def parse(text: str, *, source: str, base: Path) -> Scenario:
     sim = _sim(data, source, backends, steps, expects) if "sim" in data else None
     sc = Scenario(name=name, description=str(data.get("description", "")), source=source, seed=seed,
                   backends=backends, start_ms=_start(data, source), members_dir=members_dir,
-                  network=_network(data, source), steps=steps, expects=expects, text=text, sim=sim)
+                  network=_network(data, source), steps=steps, expects=expects, text=text, sim=sim,
+                  live=_live(data, source))
     check_liveness(sc)
     return sc
+
+
+def _live(data: dict[str, Any], source: str) -> dict[str, Any]:
+    table = data.get("live") or {}
+    if not isinstance(table, dict):
+        raise UserError(f"{source}: 'live' must be a table ([live])")
+    _no_unknown(table, _LIVE, f"{source}: [live]:")
+    topology = table.get("topology", "single")
+    if topology not in LIVE_TOPOLOGIES:
+        raise UserError(f"{source}: [live]: topology {topology!r} is not one of {', '.join(LIVE_TOPOLOGIES)}")
+    return {"topology": topology}
 
 
 def _sim(data: dict[str, Any], source: str, backends: tuple[str, ...], steps: tuple[ScenarioStep, ...],
@@ -190,17 +209,62 @@ def _sim(data: dict[str, Any], source: str, backends: tuple[str, ...], steps: tu
             raise UserError(f"{where}: byzantine node {node!r} is not one of {', '.join(ids)}")
         if b not in BEHAVIOURS:
             raise UserError(f"{where}: byzantine {node} = {b!r}: behaviour must be one of {', '.join(BEHAVIOURS)}")
+    twins, targets, parts = _sim_twins(table, where, ids, byz)
+    instances = ids + [twin_of(v) for v in twins]
     for st in steps:
         if st.action != "fault" or st.at_ms is None:
             raise UserError(f"{st.where(source)}: with [sim], every step is a fault with 'at_ms'")
         named = [st.fields.get("node", "")] + [x for g in st.fields.get("groups", []) for x in g]
         for node in named:
-            if node and node not in ids:
-                raise UserError(f"{st.where(source)}: node {node!r} is not one of {', '.join(ids)}")
+            if node and node not in instances:
+                raise UserError(f"{st.where(source)}: node {node!r} is not one of {', '.join(instances)}")
     for e in expects:
         if e.what != "consensus":
             raise UserError(f"{source}: expect {e.index + 1}: with [sim], expectations are consensus facts")
-    return {"nodes": n, "powers": list(powers), "heights": heights, "tx_per_s": tx, "byzantine": dict(byz)}
+    return {"nodes": n, "powers": list(powers), "heights": heights, "tx_per_s": tx, "byzantine": dict(byz),
+            "targets": targets, "twins": twins, "round_partitions": parts}
+
+
+def _sim_twins(table: dict[str, Any], where: str, ids: list[str], byz: dict[str, str]
+               ) -> tuple[list[str], dict[str, list[str]], list[dict[str, Any]]]:
+    """[sim] twins = ["hk-1"] (validators run as two instances under one key; the second is
+    "hk-1'"), targets = {"hk-1" = ["sh-1", "sh-2"]} (an equivocating member's chosen nodes, in
+    order) and [[sim.round_partitions]] height/round/step/groups (Twins: who hears whom in one
+    step of one round), checked."""
+    twins = table.get("twins", [])
+    if not (isinstance(twins, list) and all(isinstance(t, str) for t in twins)):
+        raise UserError(f"{where}: field 'twins' must be a list of node ids")
+    for t in twins:
+        if t not in ids or t in byz or twins.count(t) > 1:
+            raise UserError(f"{where}: twins: {t!r} must be one of {', '.join(ids)}, once, and not Byzantine")
+    targets = table.get("targets", {})
+    if not isinstance(targets, dict):
+        raise UserError(f"{where}: field 'targets' must be a table of node = [chosen node ids]")
+    for node, chosen in targets.items():
+        if byz.get(node) != "equivocate":
+            raise UserError(f"{where}: targets: {node!r} is not an equivocating Byzantine node")
+        if not (isinstance(chosen, list) and chosen and all(c in ids for c in chosen)):
+            raise UserError(f"{where}: targets {node} must list node ids of {', '.join(ids)}")
+    instances = ids + [twin_of(t) for t in twins]
+    parts = table.get("round_partitions", [])
+    if not isinstance(parts, list):
+        raise UserError(f"{where}: field 'round_partitions' must be a list of tables ([[sim.round_partitions]])")
+    for i, p in enumerate(parts):
+        at = f"{where}: round_partitions {i + 1}:"
+        if not isinstance(p, dict):
+            raise UserError(f"{at} must be a table")
+        _no_unknown(p, _ROUND_PARTITION, at)
+        for name, lo in (("height", 1), ("round", 0)):
+            v = p.get(name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+                raise UserError(f"{at} field '{name}' must be a whole number >= {lo}")
+        if p.get("step") not in STEPS:
+            raise UserError(f"{at} field 'step' must be one of {', '.join(STEPS)}")
+        g = p.get("groups")
+        if not (isinstance(g, list) and len(g) >= 2 and all(
+                isinstance(x, list) and x and all(n in instances for n in x) for x in g)):
+            raise UserError(f"{at} field 'groups' must be at least two lists of ids of {', '.join(instances)}")
+    return list(twins), {k: list(v) for k, v in targets.items()}, [dict(p) for p in parts]
 
 
 def _no_unknown(table: dict[str, Any], allowed: set[str], where: str, noun: str = "field") -> None:
@@ -228,7 +292,7 @@ def heals(step: ScenarioStep) -> bool:
     if step.action != "fault":
         return False
     op = f["fault"]
-    return (op in ("heal", "restart", "resume", "broker-restart")
+    return (op in ("heal", "restart", "resume", "broker-restart", "rollback")
             or (op == "byzantine" and f.get("behaviour") == "none")
             or (op in ("drop", "duplicate", "delay") and f.get("value") == 0))
 
@@ -266,6 +330,38 @@ def with_network(sc: Scenario, overrides: dict[str, Any]) -> Scenario:
     if isinstance(overrides.get("latency_ms"), dict):
         merged["latency_ms"] = {**sc.network["latency_ms"], **overrides["latency_ms"]}
     return dataclasses.replace(sc, network=_network({"network": merged}, f"{sc.source} (network=)"))
+
+
+def with_sim(sc: Scenario, overrides: dict[str, Any]) -> Scenario:
+    """`sc` (a [sim] scenario) with some [sim] fields replaced, checked as in a file. A new
+    `nodes` count without new `powers` gives every node the scenario's power when all were
+    equal (else the powers must be given too)."""
+    if sc.sim is None:
+        raise UserError(f"{sc.source}: has no [sim] table (a synthetic consortium), so its "
+                        f"{', '.join(sorted(overrides))} cannot be set")
+    table = {**sc.sim, **overrides}
+    if "nodes" in overrides and "powers" not in overrides and isinstance(table["nodes"], int):
+        equal = set(sc.sim["powers"])
+        if len(equal) == 1:
+            table["powers"] = [equal.pop()] * table["nodes"]
+    return dataclasses.replace(sc, sim=_sim({"sim": table}, sc.source, sc.backends, sc.steps, sc.expects))
+
+
+def with_step(sc: Scenario, label: str, overrides: dict[str, Any]) -> Scenario:
+    """`sc` with some fields of its step `label` replaced (e.g. a fault's `value`, a step's
+    `at_ms`), the step checked as in a file."""
+    old = next((s for s in sc.steps if s.label == label), None)
+    if old is None:
+        raise UserError(f"{sc.source}: no step labelled {label!r}{_nearest(label, [s.label for s in sc.steps])}")
+    raw = {"label": old.label, **({"at_ms": old.at_ms} if old.at_ms is not None else {}),
+           **({"after_height": old.after_height} if old.after_height is not None else {}), **old.fields,
+           **overrides}
+    steps = tuple(_step(old.index, raw, sc.source) if s is old else s for s in sc.steps)
+    out = dataclasses.replace(sc, steps=steps)
+    if sc.sim is not None:
+        _sim({"sim": sc.sim}, sc.source, sc.backends, steps, sc.expects)
+    check_liveness(out)
+    return out
 
 
 def _start(data: dict[str, Any], source: str) -> int:
@@ -360,8 +456,13 @@ def _check_fault(s: dict[str, Any], where: str) -> None:
     if extra:
         takes = ", ".join(sorted(_FAULT_ARGS[f])) or "no other field"
         raise UserError(f"{where}: field '{extra[0]}' does not apply to a {f} fault (it takes {takes})")
-    if f in ("crash", "restart", "pause", "resume", "isolate", "byzantine"):
+    if f in ("crash", "restart", "pause", "resume", "isolate", "byzantine", "rollback"):
         _req(s, "node", str, where)
+    if f == "rollback":
+        v = s.get("value")
+        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= limits.sim_rollback_blocks_max:
+            raise UserError(f"{where}: field 'value' must be the number of decided blocks the restarted "
+                            f"store lost, 1..{limits.sim_rollback_blocks_max}")
     if f == "partition":
         g = s.get("groups")
         if not (isinstance(g, list) and len(g) >= 2 and all(
@@ -432,7 +533,8 @@ def as_data(sc: Scenario) -> dict[str, Any]:
             "steps": [{"label": s.label, "action": s.action, "at_ms": s.at_ms, "after_height": s.after_height,
                        "fields": _to_json(s.fields)} for s in sc.steps],
             "expects": [{"what": e.what, "fields": _to_json(e.fields)} for e in sc.expects],
-            **({"sim": _to_json(sc.sim)} if sc.sim is not None else {})}
+            **({"sim": _to_json(sc.sim)} if sc.sim is not None else {}),
+            **({"live": dict(sc.live)} if sc.live else {})}
 
 
 def from_data(data: dict[str, Any], *, source: str, text: str = "") -> Scenario:
@@ -445,7 +547,8 @@ def from_data(data: dict[str, Any], *, source: str, text: str = "") -> Scenario:
         steps=tuple(ScenarioStep(i, s["label"], s["action"], s["at_ms"], s["after_height"], _from_json(s["fields"]))
                     for i, s in enumerate(data["steps"])),
         expects=tuple(Expect(i, e["what"], _from_json(e["fields"])) for i, e in enumerate(data["expects"])),
-        text=text, sim=_from_json(data["sim"]) if data.get("sim") is not None else None)
+        text=text, sim=_from_json(data["sim"]) if data.get("sim") is not None else None,
+        live=dict(data.get("live") or {}))
 
 
 _TIME_TYPES: dict[str, Any] = {"datetime": dt.datetime, "date": dt.date, "time": dt.time}

@@ -13,11 +13,13 @@ from consortium.genesis import Genesis
 from consortium.ledger.invariants import check_invariants
 from consortium.ledger.ledger import Ledger
 from consortium.scenario.expect import Facts, TxOutcome
+from consortium.scenario.measure import MeasuredSimulation
 from consortium.scenario.schema import Scenario, ScenarioStep
 from consortium.scenario.txbuild import TxBuilder
 from consortium.sim.core import NodeSpec, SimConfig, Simulation, synthetic_nodes
-from consortium.sim.faults import Fault
+from consortium.sim.faults import Fault, RoundPartition
 from consortium.sim.network import DEFAULT_LINKS, LinkModel
+from consortium.sim.recorder import Recorder
 
 if TYPE_CHECKING:
     from consortium.scenario.runner import ScenarioResult
@@ -50,7 +52,8 @@ class SimBackend:
         cfg = SimConfig(nodes=specs, seed=seed, heights=1, tx_per_s=0, chain_id=genesis.chain_id,
                         app_factory=app, invariants=invariants, keys=keys, links=links_for(sc.network),
                         params=dict(genesis.params), time_limit_ms=0, genesis_time_ms=genesis.genesis_time_ms)
-        self.sim = Simulation(cfg)
+        self.sim = MeasuredSimulation(cfg)
+        self.sim.recorder = Recorder()  # the rich trace (a scenario is small: recording costs little)
         self.sim.start()
         if sc.network["loss"]:
             self.sim.inject(Fault(0, "drop", value=sc.network["loss"]))
@@ -153,8 +156,25 @@ class SimBackend:
     def trace_digest(self) -> str:
         return self.sim.trace_digest()
 
+    def stats(self) -> dict[str, Any]:
+        return self.sim.stats()
+
+    def record(self) -> dict[str, Any]:
+        """Heights, node steps, timeouts, faults, messages, transactions and the business lane."""
+        from consortium.scenario.tracing import business, recording
+
+        assert self.sim.recorder is not None
+        top = max(self.sim.nodes.values(), key=lambda n: n.height)
+        return recording(self.sim.recorder, sim_nodes(self.sim), self.blocks(),
+                         business(self.genesis, top.store.decided))
+
 
 # ------------------------------------------------------------------ [sim]: a synthetic consortium
+
+
+def sim_nodes(sim: Simulation) -> list[dict[str, Any]]:
+    """The validators as a trace header lists them: id, jurisdiction, voting power."""
+    return [{"id": s.id, "jurisdiction": str(s.jurisdiction), "power": s.power} for s in sim.cfg.nodes]
 
 
 def synthetic_config(sc: Scenario, seed: int) -> SimConfig:
@@ -172,16 +192,23 @@ def synthetic_config(sc: Scenario, seed: int) -> SimConfig:
                             behaviour=f.get("behaviour", "")))
     return SimConfig(nodes=synthetic_nodes(s["nodes"], list(s["powers"])), seed=seed, heights=s["heights"],
                      byzantine={k: v for k, v in s["byzantine"].items() if v != "none"}, faults=faults,
-                     tx_per_s=s["tx_per_s"], links=links_for(sc.network))
+                     tx_per_s=s["tx_per_s"], links=links_for(sc.network),
+                     targets={k: tuple(v) for k, v in s.get("targets", {}).items()},
+                     twins=tuple(s.get("twins", ())),
+                     round_partitions=tuple(RoundPartition(p["height"], p["round"], p["step"],
+                                                           tuple(tuple(g) for g in p["groups"]))
+                                            for p in s.get("round_partitions", ())))
 
 
-def run_synthetic(sc: Scenario, seed: int, progress: Callable[[int, int, str], None] | None = None
-                  ) -> ScenarioResult:
+def run_synthetic(sc: Scenario, seed: int, progress: Callable[[int, int, str], None] | None = None,
+                  record: bool = False) -> ScenarioResult:
     """Run a [sim] scenario to its end; the checkers' verdict decides, with any consensus expectations."""
     from consortium.scenario.expect import evaluate
     from consortium.scenario.runner import ScenarioResult
 
-    sim = Simulation(synthetic_config(sc, seed))
+    sim = MeasuredSimulation(synthetic_config(sc, seed))
+    if record:
+        sim.recorder = Recorder()
     r = sim.run(None if progress is None else (lambda h, n: progress(h, n, f"height {h}")))
     events = [{"step": st.label, "action": "fault", "at_ms": st.at_ms, "done_ms": st.at_ms,
                "fault": st.fields["fault"], "node": st.fields.get("node", "")} for st in sc.steps]
@@ -194,5 +221,10 @@ def run_synthetic(sc: Scenario, seed: int, progress: Callable[[int, int, str], N
     rows = evaluate(sc.expects, facts, lambda v: v)
     final = {"height": sim.min_height(), "agreement": facts.agreement, "heights": r.heights,
              "liveness": r.liveness, "evidence": r.evidence_committed}
-    return ScenarioResult(sc.name, "sim", seed, rows, events, blocks, sim.checkers.summary(), r.trace_digest,
-                          final=final)
+    out = ScenarioResult(sc.name, "sim", seed, rows, events, blocks, sim.checkers.summary(), r.trace_digest,
+                         final=final, stats=sim.stats())
+    if sim.recorder is not None:
+        from consortium.scenario.tracing import recording
+
+        out.record = recording(sim.recorder, sim_nodes(sim), blocks, [])
+    return out

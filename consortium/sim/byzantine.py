@@ -6,6 +6,14 @@ a Coalition rewrites its outgoing frames. Behaviours:
   equivocate   as proposer, send block A to one half of the honest nodes and
                block B to the other; every coalition member then votes A to
                the first half and B to the second (a coordinated double vote)
+               Targeted (SimConfig.targets names the member's chosen nodes, in
+               order, e.g. the Shanghai side; the Simulation carries it out, not
+               the Coalition): the member runs as two instances under its key,
+               one speaking only to the chosen nodes, the other only to the rest;
+               the first sends its precommits to the first chosen node alone. So
+               that node can decide A while the rest of its side is left locked
+               on A, and the other instance, which never saw A win, goes on
+               voting with the rest: the attack the locks (L22, L28) stop.
   double-vote  every vote goes out twice to everyone: the honest one and a
                conflicting one (nil <-> block), so honest nodes hold evidence
   withhold     send no proposals or votes at all

@@ -23,10 +23,11 @@ from consortium.consensus.validators import Validator, ValidatorSet
 from consortium.genesis import DEFAULT_GENESIS_TIME_MS, default_params
 from consortium.sim.byzantine import BEHAVIOURS, Coalition
 from consortium.sim.checkers import Checkers
-from consortium.sim.faults import Fault
+from consortium.sim.faults import STEPS, Fault, RoundPartition, twin_of
 from consortium.sim.kvapp import KVApp
 from consortium.sim.network import LinkModel, Network
-from consortium.sim.node import NodeConfig, SimNode
+from consortium.sim.node import FrameMemo, NodeConfig, SimNode
+from consortium.sim.recorder import Recorder
 from consortium.types import Jurisdiction
 
 
@@ -65,6 +66,9 @@ class SimConfig:
     keys: dict[str, crypto.KeyPair] | None = None  # default: derived from the seed
     links: dict[tuple[str, str], LinkModel] | None = None  # jurisdiction pair -> latency model
     genesis_time_ms: int = DEFAULT_GENESIS_TIME_MS  # virtual time 0 on every node's clock
+    targets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # equivocating member -> its chosen nodes
+    twins: tuple[str, ...] = ()  # validators run as two instances sharing one key (Twins; see Simulation)
+    round_partitions: tuple[RoundPartition, ...] = ()  # Twins: per (height, round, step) who hears whom
 
 
 @dataclass
@@ -95,9 +99,11 @@ class SimResult:
 def heals(f: Fault) -> bool:
     """A fault that ends a disturbance: heal, restart, resume, a Byzantine node turned
     honest, loss/duplication/delay set back to 0."""
-    return (f.op in ("heal", "restart", "resume") or (f.op == "byzantine" and f.behaviour in ("", "none"))
+    return (f.op in ("heal", "restart", "resume", "rollback") or (f.op == "byzantine" and f.behaviour in ("", "none"))
             or (f.op in ("drop", "duplicate", "delay") and f.value == 0))
 
+
+_STEP_OF = dict(zip((codec.Kind.PROPOSAL, codec.Kind.PREVOTE, codec.Kind.PRECOMMIT), STEPS, strict=True))
 
 # event kinds in the heap
 _DELIVER, _TIMER, _TX, _FAULT = 0, 1, 2, 3
@@ -116,13 +122,41 @@ class Simulation:
             self.keys.update({i: cfg.keys[i] for i in ids})
         self.validators = ValidatorSet.of(
             Validator(s.id, s.power, self.keys[s.id].public_key) for s in cfg.nodes if s.validator)
-        ncfg = NodeConfig(cfg.chain_id, self.validators, {i: k.public_key for i, k in self.keys.items()},
-                          cfg.params, cfg.genesis_time_ms, cfg.app_factory)
+        pub = {i: k.public_key for i, k in self.keys.items()}
+        ncfg = NodeConfig(cfg.chain_id, self.validators, pub, cfg.params, cfg.genesis_time_ms, cfg.app_factory,
+                          FrameMemo(cfg.chain_id, pub))
         self.nodes = {s.id: SimNode(s.id, self.keys[s.id], ncfg) for s in sorted(cfg.nodes, key=lambda s: s.id)}
-        self.network = Network(self.rng, {s.id: s.jurisdiction for s in cfg.nodes}, cfg.links)
+        # Twins: a twinned validator runs a second instance (id twin_of(v)) with the same key and
+        # its own store; its clock runs 1 ms ahead, so two instances leading one round propose
+        # different blocks. The pair counts as one faulty validator (never checked as honest).
+        # The two never hear each other: a replica that meets its own signature beyond its
+        # guard raises the guard (Replica._learn_own), so each would silence the other.
+        # Targeted equivocation (cfg.targets, behaviour equivocate): the member runs twin
+        # instances too; the first speaks only to its chosen nodes, the second only to the rest.
+        self.twinned = frozenset(cfg.twins)
+        assert self.twinned <= set(ids) and not self.twinned & set(cfg.byzantine), "twins: validators, not Byzantine"
+        self.aimed = {v: tuple(t) for v, t in cfg.targets.items()}
+        assert all(cfg.byzantine.get(v) == "equivocate" for v in self.aimed), "targets: equivocating members"
+        self.instances: dict[str, list[str]] = {i: [i] for i in ids}  # validator -> its simulator ids
+        self._validator_of = {i: i for i in ids}
+        for v in sorted(self.twinned | set(self.aimed)):
+            t = twin_of(v)
+            self.nodes[t] = SimNode(v, self.keys[v], ncfg, instance=t)
+            self.nodes[t].skew_ms = limits.sim_twin_skew_ms
+            self.instances[v].append(t)
+            self._validator_of[t] = v
+        where = {s.id: s.jurisdiction for s in cfg.nodes}
+        where.update({twin_of(v): where[v] for v in self.twinned | set(self.aimed)})
+        self.network = Network(self.rng, where, cfg.links)
         self.coalition = Coalition(cfg.chain_id, dict(cfg.byzantine),
                                    sorted(ids), self.rng,
                                    {i: self.nodes[i].signer for i in ids})
+        self._round_cut: dict[tuple[int, int, str], dict[str, int]] = {}  # (h, r, step) -> instance -> group
+        self._cut_since: dict[tuple[int, int, str], int] = {}  # when each cut first applied
+        self._verified = crypto.VerifyMemo()  # signatures checked once for all nodes (see run_until)
+        for rp in cfg.round_partitions:
+            self._round_cut[(rp.height, rp.round, rp.step)] = {x: g for g, grp in enumerate(rp.groups) for x in grp}
+        ids = list(self.nodes)
         self.checkers = Checkers(cfg.chain_id, self.validators, cfg.app_factory(), cfg.invariants)
         self.now = 0
         self._heap: list[tuple[int, int, int, Any]] = []
@@ -139,6 +173,7 @@ class Simulation:
         self._heights_at_heal: dict[str, int] = {}
         self._faults_applied = 0
         self._last_fault_heals = False  # the last fault ended a disturbance (see heals())
+        self.recorder: Recorder | None = None  # set one before start() to record a rich trace (sim/recorder.py)
 
     # ------------------------------------------------------------ scheduling
 
@@ -147,7 +182,8 @@ class Simulation:
         heapq.heappush(self._heap, (at, self._seq, kind, data))
 
     def honest(self, node: str) -> bool:
-        return node not in self.coalition.members
+        v = self._validator_of.get(node, node)
+        return v not in self.coalition.members and v not in self.twinned
 
     def liveness_bound_ms(self) -> int:
         """After the last fault heals (no partition, faulty power <= f), every live
@@ -194,6 +230,10 @@ class Simulation:
         """Process events until `done()` holds after a commit (or `at_ms` is
         reached). Returns False if the limit or a safety violation came first."""
         assert self._started
+        with crypto.memoised(self._verified):  # n nodes check the same signatures: once is enough
+            return self._run_until(done, at_ms, limit_ms)
+
+    def _run_until(self, done: Callable[[], bool] | None, at_ms: int | None, limit_ms: int) -> bool:
         while self._heap:
             at = self._heap[0][0]
             if at_ms is not None and at > at_ms:
@@ -217,6 +257,8 @@ class Simulation:
         """A client publishes a transaction now: every live node receives it."""
         self._trace.update(b"X%d|" % self.now + crypto.digest(tx))
         self.counts["txs_submitted"] += 1
+        if self.recorder is not None:
+            self.recorder.submitted(self.now, tx)
         for node in self.nodes.values():
             if node.alive and not node.paused:
                 self._do(node, node.event(ev.TxSubmitted(tx, node.clock(self.now))))
@@ -248,6 +290,8 @@ class Simulation:
                 return
             self._trace.update(b"D%d|%s|" % (self.now, dst.encode()) + crypto.digest(frame))
             self.counts["frames_delivered"] += 1
+            if self.recorder is not None:
+                self.recorder.received(self.now, dst, frame)
             self._do(node, node.deliver(frame, node.clock(self.now)))
         elif kind == _TIMER:
             dst, epoch, t = data
@@ -258,6 +302,8 @@ class Simulation:
                 self._backlog[dst].append((kind, data))
                 return
             self.counts["timers"] += 1
+            if self.recorder is not None:
+                self.recorder.timeout(self.now, dst, str(t.kind), t.height, t.round)
             self._trace.update(b"T%d|%s|%s|%d|%d" % (self.now, dst.encode(), t.kind.encode(), t.height, t.round))
             self._do(node, node.event(ev.TimeoutFired(t.kind, t.height, t.round, node.clock(self.now))))
         elif kind == _TX:
@@ -294,19 +340,37 @@ class Simulation:
         self._trace.update(b"C%d|%s|%d|" % (self.now, node.id.encode(), c.block.height) + c.block.id + c.state_root)
         if self.honest(node.id):
             self.checkers.on_commit(node.id, c)
+        if self.recorder is not None:
+            self.recorder.commit(self.now, node.id, c.block.height, c.certificate.round, c.block.proposer,
+                                 c.block.id, c.block.txs, c.results, self.honest(node.id))
 
     def _send(self, node: SimNode, env: codec.Envelope, to: str | None) -> None:
-        if self.honest(node.id):
+        if node.me in self.aimed and self.coalition.behaviour(node.me) == "equivocate":
+            sends = [(self._aimed_at(node, env, to), env.encode())]
+        elif self.honest(node.id):
             self.checkers.on_signed(node.id, env)
             sends = [([to] if to else None, env.encode())]
         else:
-            sends = self.coalition.outgoing(node.id, env, to)
+            sends = self.coalition.outgoing(node.me, env, to)
+        cut = self._cut_of(env) if self._round_cut else None
         for targets, frame in sends:
-            for dst in (targets if targets is not None else list(self.nodes)):
-                if dst == node.id:
+            if targets is None:
+                dsts = list(self.nodes)
+            elif len(self.nodes) > len(self.instances):  # a validator's instances all receive what is sent to it
+                dsts = [x for t in targets for x in self.instances.get(t, [t])]
+            else:
+                dsts = targets
+            for dst in dsts:
+                if dst == node.id or (len(self.nodes) > len(self.instances) and self._validator_of[dst] == node.me):
+                    continue  # twins never hear each other (see __init__)
+                if cut is not None and cut.get(node.id, -1) != cut.get(dst, -1) and node.id in cut and dst in cut:
+                    self.counts["twins_cut"] = self.counts.get("twins_cut", 0) + 1
                     continue
                 self.counts["frames_sent"] += 1
-                for delay in self.network.plan(node.id, dst):
+                delays = self.network.plan(node.id, dst)
+                if self.recorder is not None:
+                    self.recorder.sent(self.now, node.id, dst, env, frame, delays)
+                for delay in delays:
                     self._push(self.now + delay, _DELIVER, (dst, frame))
 
     # ------------------------------------------------------------ faults
@@ -314,12 +378,23 @@ class Simulation:
     def _apply_fault(self, f: Fault) -> None:
         self._faults_left -= 1
         self._trace.update(f"F{self.now}|{f.describe()}".encode())
+        if self.recorder is not None:
+            self.recorder.fault(self.now, f.op, node=f.node, groups=f.groups, value=f.value,
+                                behaviour=f.behaviour, describe=f.describe())
         node = self.nodes.get(f.node)
         if f.op == "crash" and node and node.alive:
             node.crash()
             self._epoch[f.node] += 1
             self._backlog[f.node].clear()
         elif f.op == "restart" and node and not node.alive:
+            node.restart()
+            self._do(node, node.event(ev.Start(node.clock(self.now))))
+        elif f.op == "rollback" and node:  # crash (if running), lose the newest blocks, restart
+            if node.alive:
+                node.crash()
+                self._epoch[f.node] += 1
+                self._backlog[f.node].clear()
+            node.roll_back(int(f.value))
             node.restart()
             self._do(node, node.event(ev.Start(node.clock(self.now))))
         elif f.op == "pause" and node:
@@ -365,9 +440,37 @@ class Simulation:
         live = self._live_honest()
         return min((n.height for n in live), default=0)
 
+    def _aimed_at(self, node: SimNode, env: codec.Envelope, to: str | None) -> list[str] | None:
+        """Targeted equivocation: who an instance of an aimed member sends a consensus message
+        of a round the member leads to (its side, and the rest of the coalition); other
+        messages go where they were sent (so the second instance, which never saw its twin's
+        block win, votes with everyone in the rounds after the split)."""
+        if env.kind not in _STEP_OF or self.validators.proposer(env.body["height"], env.body["round"]) != node.me:
+            return [to] if to else None
+        chosen = self.aimed[node.me]
+        bad = self.coalition.members
+        if node.id == node.me:  # the first instance: the chosen nodes (precommits: the first alone)
+            side = list(chosen[:1] if env.kind == codec.Kind.PRECOMMIT else chosen)
+        else:
+            side = [v for v in self.coalition.everyone if v not in chosen and v not in bad]
+        side += [v for v in sorted(bad) if v != node.me]
+        return [to] if to in side else [] if to else side
+
+    def _cut_of(self, env: codec.Envelope) -> dict[str, int] | None:
+        """Twins: the groups of the round partition covering this consensus message, if any,
+        while it holds (limits.sim_round_cut_ms from the first message it applied to)."""
+        step = _STEP_OF.get(env.kind)
+        if step is None:
+            return None
+        key = (env.body["height"], env.body["round"], step)
+        cut = self._round_cut.get(key)
+        if cut is not None and self.now - self._cut_since.setdefault(key, self.now) > limits.sim_round_cut_ms:
+            return None
+        return cut
+
     def liveness_expected(self) -> bool:
-        faulty = sum(self.validators.power(i) for i, n in self.nodes.items()
-                     if not self.honest(i) or not n.alive or n.paused)
+        faulty = sum(self.validators.power(v) for v in {self._validator_of[i] for i, n in self.nodes.items()
+                                                         if not self.honest(i) or not n.alive or n.paused})
         return not self.network.blocked and faulty <= types.max_faulty_power(self.validators.total_power)
 
     def liveness_met(self) -> bool:
@@ -386,6 +489,12 @@ class Simulation:
         if live["expected"] and not live["met"] and self.now >= self._heal_ms + self.liveness_bound_ms():
             self.checkers.fail("liveness", f"some live honest node decided nothing within "
                                            f"{self.liveness_bound_ms()} ms after {self._heal_ms} ms")
+        stuck = sorted(n.id for n in self._live_honest() if n.height < self.cfg.heights)
+        if (stuck and live["expected"] and self.cfg.faults and self.now >= self._heal_ms + self.liveness_bound_ms()
+                and max(n.height for n in self._live_honest()) >= self.cfg.heights):
+            self.checkers.fail("liveness", f"{', '.join(stuck)} still below height {self.cfg.heights} at "
+                                           f"{self.now} ms, more than {self.liveness_bound_ms()} ms after the "
+                                           f"last fault ({self._heal_ms} ms), while others reached it")
         if self.min_height() < self.cfg.heights and live["expected"] and not self.cfg.faults:
             self.checkers.fail("liveness", f"target height {self.cfg.heights} not reached by "
                                            f"{self.now} ms with no faults")

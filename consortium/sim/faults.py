@@ -7,6 +7,8 @@
     9000:isolate:hk-2         15000:heal                16000:drop:0.2
     1000:duplicate:0.1        1000:delay:200            0:skew:sh-1:800
     1000:byzantine:sh-1:double-vote                      (switch a behaviour on; 'none' = off)
+    7000:rollback:sh-1:3      (sh-1 crashes if it runs and restarts from its block store as it was
+                               3 blocks earlier; its double-sign guard, a file of its own, is current)
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from consortium.errors import UserError
 from consortium.sim.byzantine import BEHAVIOURS
 
 FAULT_OPS = ("crash", "restart", "pause", "resume", "partition", "isolate", "drop", "duplicate",
-             "delay", "heal", "skew", "byzantine", "advance")
+             "delay", "heal", "skew", "byzantine", "advance", "rollback")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,37 @@ class Fault:
 
     def describe(self) -> str:
         return format_fault(self)
+
+
+STEPS = ("propose", "prevote", "precommit")  # the message kinds a RoundPartition may cut
+
+
+def twin_of(node: str) -> str:
+    """The simulator id of a validator's second instance (Twins): `sh-1` -> `sh-1'`."""
+    return node + "'"
+
+
+@dataclass(frozen=True, slots=True)
+class RoundPartition:
+    """Twins (Bano et al., OPODIS 2021): who hears whom in one step of one round. The
+    step's consensus messages of (height, round) pass only between instances of the same
+    group; an instance named in no group hears and is heard by everyone. Steps, not
+    whole rounds: Tendermint votes go to all, so a lock split needs a different cut for
+    prevotes and precommits (a DiemBFT round has one vote, sent to one leader). A cut
+    holds limits.sim_round_cut_ms from the first message it applies to: then the round's
+    retransmissions pass (asynchrony ends), else a step waiting for 2/3 of the votes to
+    arm its timeout would wait for ever."""
+
+    height: int
+    round: int
+    step: str  # one of STEPS
+    groups: tuple[tuple[str, ...], ...]  # simulator ids (a twin's second instance: twin_of(id))
+
+    def __post_init__(self) -> None:
+        assert self.step in STEPS and self.height >= 1 and self.round >= 0, self
+
+    def describe(self) -> str:
+        return f"h{self.height}r{self.round}:{self.step}:" + "|".join(",".join(g) for g in self.groups)
 
 
 def parse_fault(spec: str, nodes: set[str] | None = None) -> Fault:
@@ -80,6 +113,8 @@ def parse_fault(spec: str, nodes: set[str] | None = None) -> Fault:
         return Fault(at, "partition", groups=groups, symmetric=op == "partition")
     if op == "heal":
         return Fault(at, "heal")
+    if op == "rollback":  # restart from the block store as it was VALUE blocks earlier
+        return Fault(at, op, node=node(), value=int(number(1, 1, limits.sim_rollback_blocks_max)))
     if op == "advance":  # every clock jumps forward (ledger deadlines in days)
         return Fault(at, op, value=number(0, 0, limits.sim_advance_ms_max))
     if op in ("drop", "duplicate"):
@@ -102,8 +137,8 @@ def format_fault(f: Fault) -> str:
         return f"{f.at_ms}:{'partition' if f.symmetric else 'partition-oneway'}:{groups}"
     if f.op in ("drop", "duplicate", "delay", "advance"):
         return f"{f.at_ms}:{f.op}:{f.value:g}"
-    if f.op == "skew":
-        return f"{f.at_ms}:skew:{f.node}:{f.value:g}"
+    if f.op in ("skew", "rollback"):
+        return f"{f.at_ms}:{f.op}:{f.node}:{f.value:g}"
     if f.op == "byzantine":
         return f"{f.at_ms}:byzantine:{f.node}:{f.behaviour}"
     if f.op == "heal":

@@ -4,14 +4,15 @@ by the simulator's virtual clock instead of asyncio and MQTT.
 Crash = the Replica, application and mempool are dropped (volatile state
 lost); the SimStore (decided blocks, double-sign guard) survives, exactly like
 the SQLite store of a live node. Restart replays the stored blocks into a fresh
-application and hands the replica its guard."""
+application and hands the replica its guard. A rolled-back restart (`roll_back`)
+first loses the newest decided blocks, never the guard."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from consortium import codec, crypto
+from consortium import codec, crypto, limits
 from consortium.codec import Kind
 from consortium.consensus import events as ev
 from consortium.consensus.app import Application, BlockContext, TxResult
@@ -32,6 +33,38 @@ class SimStore:
     guard: Guard | None = None
 
 
+class FrameMemo:
+    """Decoded and verified frames, shared by the nodes of one Simulation.
+
+    A broadcast frame reaches n-1 nodes with the same bytes; each would decode it
+    and verify its Ed25519 signature again. Decoding and verifying are pure
+    functions of (frame, chain id, keys), and every node of a simulation has the
+    same chain id and keys, so the first result serves them all: a forged or
+    altered frame has other bytes, so it is looked up (and fails) on its own.
+    Envelopes are frozen and never mutated, so sharing one is safe. Bounded: it
+    forgets everything past limits.sim_frame_memo_max frames (a pure memo)."""
+
+    __slots__ = ("_chain", "_keys", "_seen")
+
+    def __init__(self, chain_id: str, keys: Mapping[str, bytes]) -> None:
+        self._chain = chain_id
+        self._keys = keys
+        self._seen: dict[bytes, codec.Envelope | str] = {}
+
+    def decode(self, frame: bytes) -> codec.Envelope | str:
+        """The envelope, or the DecodeError reason it fails with."""
+        got = self._seen.get(frame)
+        if got is None:
+            try:
+                got = codec.decode_envelope(frame, chain_id=self._chain, keys=self._keys)
+            except DecodeError as exc:
+                got = str(exc.reason)
+            if len(self._seen) >= limits.sim_frame_memo_max:
+                self._seen.clear()
+            self._seen[frame] = got
+        return got
+
+
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
     chain_id: str
@@ -40,11 +73,16 @@ class NodeConfig:
     params: Mapping[str, int]
     genesis_time_ms: int
     app_factory: Callable[[], Application]
+    frames: FrameMemo | None = None  # shared decoding (see FrameMemo); None: each node decodes alone
 
 
 class SimNode:
-    def __init__(self, ident: str, keypair: crypto.KeyPair, cfg: NodeConfig) -> None:
-        self.id = ident
+    """`ident` is the validator this node signs as; `instance` its id in the simulator
+    (a twin, the second instance of a validator, has its own; see Simulation)."""
+
+    def __init__(self, ident: str, keypair: crypto.KeyPair, cfg: NodeConfig, instance: str = "") -> None:
+        self.id = instance or ident
+        self.me = ident
         self.keypair = keypair
         self.signer = crypto.Signer(keypair)
         self.cfg = cfg
@@ -63,7 +101,7 @@ class SimNode:
             app.apply_block(BlockContext(d.block.height, d.block.time_ms, d.block.proposer), d.block.txs)
         last = self.store.decided[-1] if self.store.decided else None
         replica = Replica(
-            chain_id=self.cfg.chain_id, validators=self.cfg.validators, me=self.id, signer=self.signer,
+            chain_id=self.cfg.chain_id, validators=self.cfg.validators, me=self.me, signer=self.signer,
             app=app, params=self.cfg.params, genesis_time_ms=self.cfg.genesis_time_ms,
             restored=Restored(last, self.store.guard),
         )
@@ -71,6 +109,17 @@ class SimNode:
 
     def crash(self) -> None:
         self.alive = False
+
+    def roll_back(self, blocks: int) -> None:
+        """The block store as it was `blocks` decided blocks ago (a crashed node whose store
+        comes back from an older snapshot, or lost its unsynced tail). The double-sign guard
+        is not rolled back: it is a file of its own, written and synced before every
+        signature (like CometBFT's priv_validator_state.json beside its block store), so
+        an old copy of the block store leaves it current. What the guard must then
+        survive: heights below it decided again through sync, never signed again."""
+        assert not self.alive, "roll back a crashed node's store"
+        keep = max(0, self.height - blocks)
+        del self.store.decided[keep:], self.store.results[keep:], self.store.roots[keep:]
 
     def restart(self) -> None:
         self.replica, self.app = self._boot()
@@ -90,11 +139,17 @@ class SimNode:
 
     def deliver(self, frame: bytes, now_ms: int) -> list[ev.Action]:
         """A frame arrives from the network: check it like the bus adapter does."""
-        try:
-            env = codec.decode_envelope(frame, chain_id=self.cfg.chain_id, keys=self.cfg.keys)
-        except DecodeError as exc:
-            self.dropped[exc.reason] = self.dropped.get(exc.reason, 0) + 1
+        if self.cfg.frames is not None:
+            got = self.cfg.frames.decode(frame)
+        else:
+            try:
+                got = codec.decode_envelope(frame, chain_id=self.cfg.chain_id, keys=self.cfg.keys)
+            except DecodeError as exc:
+                got = str(exc.reason)
+        if isinstance(got, str):
+            self.dropped[got] = self.dropped.get(got, 0) + 1
             return []
+        env = got
         if env.kind == Kind.SYNC_REQUEST:
             return self._serve_sync(env)
         return self.replica.step(ev.Received(env, now_ms))
@@ -104,7 +159,7 @@ class SimNode:
 
     def _serve_sync(self, env: codec.Envelope) -> list[ev.Action]:
         """The driver answers sync requests from its store (the replica has none)."""
-        reply = sync_reply(self.cfg.chain_id, self.id, self.signer, env, self.height,
+        reply = sync_reply(self.cfg.chain_id, self.me, self.signer, env, self.height,
                            lambda h: self.store.decided[h - 1].to_wire())
         return [] if reply is None else [reply]
 

@@ -89,7 +89,7 @@ def test_a_written_scenario_replays_the_schedule_exactly(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("args", [
     ["--nodes", "4..x"], ["--nodes", "7..4"], ["--nodes", "0"], ["--nodes", "4..17"], ["--workers", "0"],
-    ["--cluster", "tcp://127.0.0.1:8786"], ["--generator", "twins"], ["--schedules", "0"], ["--minutes", "0"],
+    ["--cluster", "tcp://127.0.0.1:8786"], ["--generator", "vopr"], ["--schedules", "0"], ["--minutes", "0"],
     ["--minutes", "1", "--schedules", "3"], ["--seed", "-1"],
 ])
 def test_bad_input_is_one_line_and_exit_2(args: list[str]) -> None:

@@ -22,3 +22,32 @@ def test_liveness_after_a_one_way_partition_of_a_node_and_a_withholding_peer() -
     is too little power to skip (L55). Help is now renewed every retransmit period."""
     result = run(FINDINGS / "explore-236-liveness.toml")
     assert result.checks["checks"]["liveness"] == "ok", result.checks["violations"]
+
+
+def test_liveness_of_laggards_against_a_lying_sync_peer() -> None:
+    """n=7 with unequal powers: sh-1 equivocates aimed at the Hong Kong side (so it runs as
+    two instances), sh-2 equivocates, sh-3 answers sync requests with forged blocks (within f);
+    no fault (explore seed 64, shrunk from 5 fault episodes to none). Every honest node must reach the
+    target height.
+
+    Before the fix an honest laggard asked sh-3 for the missing block, refused the forged
+    answer, and asked sh-3 again at once: a sync ping-pong at network speed (tens of
+    thousands of frames) that never ended, and the laggard never caught up. A refused
+    answer now waits for the sync retry timer and moves on to the next voter."""
+    result = run(FINDINGS / "explore-64-liveness.toml")
+    assert result.checks["checks"]["liveness"] == "ok", result.checks["violations"]
+    assert min(h for node, h in result.final["heights"].items() if node in ("hk-1", "hk-2", "hk-3", "sh-4")) >= 24
+
+
+def test_liveness_after_a_restart_from_a_store_rolled_back_behind_its_guard() -> None:
+    """n=4, hk-2 sends on the wrong chain (silent, within f); sh-1 crashes and restarts;
+    hk-1 crashes after prevoting at height 3 and restarts from its block store one block
+    older (its guard, a file of its own, still at height 3). Every honest node must go on
+    deciding (explore seed 525, shrunk from 3 fault episodes to 2).
+
+    It stalled for ever before the fix: hk-1 synced back up to height 3, where its guard
+    forbids signing again, but it re-sent nothing it had signed there (that happened only
+    at a restart into the guard's height) and restored no lock; with hk-2 silent, the other
+    two honest nodes needed its prevote, which never came again."""
+    result = run(FINDINGS / "explore-525-liveness.toml")
+    assert result.checks["checks"]["liveness"] == "ok", result.checks["violations"]
