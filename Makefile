@@ -35,7 +35,7 @@ chromium:
 	else echo "chromium is missing and we are not root: the report's browser test will be skipped"; fi
 
 test: install mosquitto chromium
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 test-deep: install mosquitto chromium
 	HYPOTHESIS_PROFILE=deep $(BIN)/pytest -q -m "slow or not slow"

@@ -25,3 +25,24 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 ROOT = Path(__file__).resolve().parents[1]
 NODES = ROOT / "nodes"
 SHARED_DCSA = ROOT.parent / "shared" / "dcsa"
+
+
+# ---------------------------------------------------------------- parallel runs (make test: pytest -n 2)
+# Tests that start brokers, node processes, namespaces, a Dask cluster or a browser mostly
+# wait on real time; the pure ones (simulator, ledger, consensus, explore) want CPU. Under
+# pytest-xdist (`--dist loadgroup`) every process-starting test goes to ONE group, run in
+# order on one worker, so two live consortia never compete for the machine, while the
+# pure tests fill the other core.
+_SERIAL_PATHS = ("tests/live/", "tests/bus/", "tests/bench/", "tests/report/test_live_trace.py",
+                 "tests/report/test_browser.py", "tests/scenarios/test_live_scenarios.py",
+                 "tests/scenarios/test_live_topology.py", "tests/explore/test_cluster.py",
+                 "tests/test_docker.py", "tests/test_docker_bridged.py")
+
+
+def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
+    import pytest
+
+    for item in items:
+        where = Path(str(item.fspath)).relative_to(ROOT).as_posix()
+        if item.get_closest_marker("broker") or where.startswith(_SERIAL_PATHS):
+            item.add_marker(pytest.mark.xdist_group("processes"))
