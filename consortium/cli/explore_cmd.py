@@ -97,6 +97,7 @@ def print_report(r: Report) -> None:
                   f"{d['violations']} violating", highlight=False)
     for f in r.found:
         where = f"-> {f.scenario}{'' if f.replayed else ' (replay did NOT reproduce it)'}" if f.scenario else ""
+        where += f", report {f.report}" if f.report else ""
         console.print(f"[red]violation[/red] seed {f.seed}: {f.prop} ({f.message}); shrunk {f.faults_before} -> "
                       f"{f.faults_after} faults {where}", highlight=False, soft_wrap=True)
     rest = len(r.failing) - len(r.found)

@@ -30,11 +30,13 @@ class Found:
     shrink_runs: int = 0
     scenario: str = ""
     replayed: bool = False
+    report: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"seed": self.seed, "property": self.prop, "message": self.message,
                 "faults": self.faults_before, "shrunk_faults": self.faults_after,
-                "shrink_runs": self.shrink_runs, "scenario": self.scenario, "replayed": self.replayed}
+                "shrink_runs": self.shrink_runs, "scenario": self.scenario, "replayed": self.replayed,
+                "report": self.report}
 
 
 @dataclass
@@ -132,4 +134,24 @@ def _shrink_one(o: Outcome, options: Options, out: Path | None,
                 f"in {result.runs} runs")
         path, found.replayed = write_scenario(result.schedule, result.outcome, prop, out, note=note)
         found.scenario = str(path)
+        found.report = _report(path)
     return found
+
+
+def _report(scenario: Path) -> str:
+    """The HTML report of a written finding, beside its scenario and trace (DIR/explore-
+    SEED-PROP.html): validator lanes, the faults shaded, the sequence of messages. Empty
+    when no trace was written or plotly is missing (consortium[report]): the scenario and
+    its trace are the finding; the report is a view of them."""
+    trace = scenario.with_suffix(".trace.jsonl")
+    if not trace.is_file():
+        return ""
+    try:
+        import plotly  # noqa: F401
+    except ImportError:
+        return ""
+    from consortium import report
+
+    out = scenario.with_suffix(".html")
+    report.build(out, trace=trace)
+    return str(out)

@@ -52,8 +52,9 @@ def test_generated_schedules_find_no_violation_on_the_landed_code_same_on_pool_a
 
 def test_beyond_f_is_found_shrunk_written_and_replayed_by_consortium_run(tmp_path: Path) -> None:
     """With --beyond-f the checkers fire: explore exits 1, shrinks the failing schedule
-    to at most 5 faults, writes it as a scenario file with its trace, and
-    `consortium run FILE` exits 1 naming the violated property."""
+    to at most 5 faults, writes it as a scenario file with its trace and its HTML
+    report (offline, the violated schedule's validator lanes), and `consortium run FILE`
+    exits 1 naming the violated property."""
     r = cli("explore", "--schedules", "4", "--seed", "0", "--beyond-f", "--heights", "6", "--workers", "2",
             "--out", str(tmp_path), "--json")
     assert r.returncode == 1, r.stderr
@@ -63,6 +64,10 @@ def test_beyond_f_is_found_shrunk_written_and_replayed_by_consortium_run(tmp_pat
     assert found["replayed"] and found["shrunk_faults"] <= min(5, found["faults"])
     path = Path(found["scenario"])
     assert path.is_file() and path.with_suffix(".trace.jsonl").is_file()
+    report = Path(found["report"])
+    assert report == path.with_suffix(".html") and report.is_file()
+    html = report.read_text(encoding="utf-8")
+    assert "<script" in html and "https://cdn" not in html
     replay = cli("run", str(path))
     assert replay.returncode == 1
     assert f"violation {found['property']}:" in replay.stdout, replay.stdout
