@@ -25,24 +25,7 @@ from consortium.explore.executor import LocalPool, make_executor  # noqa: E402
 from consortium.explore.schedule import Options  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-SIM = """name = "tiny"
-seed = 1
-backends = ["sim"]
-[sim]
-nodes = 4
-heights = 3
-tx_per_s = 20
-[[step]]
-label = "crash"
-at_ms = 800
-fault = "crash"
-node = "hk-1"
-[[step]]
-label = "restart"
-at_ms = 2000
-fault = "restart"
-node = "hk-1"
-"""
+SIM = (ROOT / "tests" / "scenarios" / "tiny-sim.toml").read_text(encoding="utf-8")
 
 
 def _free_port() -> int:
