@@ -65,6 +65,26 @@ def _canon(value: Any, depth: int) -> Any:
     """Check `value` is encodable and return it with map keys sorted."""
     if depth > limits.codec_depth_max:
         raise LocalError("value nests deeper than codec_depth_max")
+    t = type(value)
+    if t is bytes or t is str:  # the exact common types first (subclasses take the general path below)
+        return value
+    if t is int:
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise LocalError(f"integer {value} does not fit 64 bits")
+        return value
+    if t is dict:
+        for k in value:
+            if type(k) is not str and not isinstance(k, str):
+                raise LocalError(f"map key {k!r} is not a str")
+        # code point order of str is the order of their UTF-8 bytes (surrogatepass
+        # included), so a plain sort is the canonical key order
+        return {k: _canon(value[k], depth + 1) for k in sorted(value)}
+    if t is list or t is tuple:
+        if all(type(v) in _FLAT for v in value):  # e.g. a block's txs: nothing to sort
+            return list(value)
+        return [_canon(v, depth + 1) for v in value]
+    if t is Raw:  # pre-encoded canonical bytes (see raw)
+        return value
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -86,6 +106,14 @@ def _canon(value: Any, depth: int) -> Any:
 
 
 _FLAT = (bytes, str, bool, type(None))
+Raw = msgspec.Raw
+
+
+def raw(canonical: bytes) -> Raw:
+    """Bytes that `encode` produced, to embed as they are in a larger value (a block
+    inside a lock record): encoding splices them in, which is what re-encoding the
+    value they came from would give."""
+    return msgspec.Raw(canonical)
 
 
 def _key_bytes(key: str) -> bytes:
@@ -280,6 +308,9 @@ class Envelope:
     body: Any
     signature: bytes
     frame: bytes = field(default=b"", compare=False, repr=False)  # the encoding, once known
+    # what consensus made of the body (a Proposal or Vote, immutable), once: every node of a
+    # simulation gets the same Envelope of a frame (sim.node.FrameMemo) and reads it once
+    parsed: Any = field(default=None, init=False, compare=False, repr=False)
 
     def signing_bytes(self) -> bytes:
         return signing_bytes(self.chain, self.sender, self.kind, self.body, self.version)
@@ -294,6 +325,19 @@ class Envelope:
 
 def signing_bytes(chain: str, sender: str, kind: Kind, body: Any, version: int = VERSION) -> bytes:
     return DOMAIN + encode([version, chain, sender, str(kind), body])
+
+
+def vote_signing_bytes(chain: str, sender: str, kind: Kind, height: int, round: int,
+                       block_id: bytes | None) -> bytes:
+    """signing_bytes of a vote's body {"height", "round", "block_id"}, built without the
+    generic canonical walk (certificates are checked signature by signature): the same
+    bytes, since the keys are given in sorted order and plain values encode as they are."""
+    if (type(height) is int and type(round) is int and _INT_MIN <= height <= _INT_MAX
+            and _INT_MIN <= round <= _INT_MAX and (block_id is None or type(block_id) is bytes)
+            and type(chain) is str and type(sender) is str):
+        return DOMAIN + _ENCODER.encode([VERSION, chain, sender, str(kind),
+                                         {"block_id": block_id, "height": height, "round": round}])
+    return signing_bytes(chain, sender, kind, {"height": height, "round": round, "block_id": block_id})
 
 
 def seal_envelope(chain: str, sender: str, kind: Kind, body: Any, signer: crypto.Signer) -> Envelope:

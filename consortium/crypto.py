@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import nacl.bindings
 import nacl.exceptions
 import nacl.public
 import nacl.signing
@@ -25,7 +26,10 @@ from consortium.errors import LocalError, RemoteError
 
 def digest(data: bytes) -> bytes:
     """SHA-256 of `data`: the hash used for blocks, txs, documents and chains."""
-    return hashlib.sha256(data).digest()
+    return _sha256(data).digest()
+
+
+_sha256 = hashlib.sha256
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +60,28 @@ def keypair_from_entropy(entropy: bytes) -> KeyPair:
 
 
 class Signer:
-    """Signs with one key; caches the PyNaCl object (construction is not free)."""
+    """Signs with one key; caches the PyNaCl object (construction is not free).
 
-    __slots__ = ("_key", "public_key")
+    Under `memoised` (a Simulation), every signature it makes is remembered as valid
+    under the public key derived from its seed: Ed25519 is correct (a signature made
+    with a seed verifies under that seed's public key), so the memo learns at signing
+    time what the first receiver's check would have found. Pure: a forged or altered
+    frame is another triple and is still checked (and fails)."""
+
+    __slots__ = ("_secret", "_own", "public_key")
 
     def __init__(self, keypair: KeyPair) -> None:
-        self._key = nacl.signing.SigningKey(keypair.seed)
+        # libsodium's own key expansion (what nacl.signing.SigningKey holds), used without
+        # SigningKey's wrapping of every signature in a SignedMessage
+        self._own, self._secret = nacl.bindings.crypto_sign_seed_keypair(keypair.seed)  # derived, not trusted
         self.public_key = keypair.public_key
 
     def sign(self, message: bytes) -> bytes:
-        return bytes(self._key.sign(message).signature)
+        sig: bytes = nacl.bindings.crypto_sign(message, self._secret)[: limits.signature_bytes]
+        memo = _memo.get()
+        if memo is not None:
+            memo.remember((self._own, message, sig))
+        return sig
 
 
 _verify_keys: dict[bytes, nacl.signing.VerifyKey] = {}
@@ -82,6 +98,12 @@ class VerifyMemo:
 
     def __init__(self) -> None:
         self.valid: set[tuple[bytes, bytes, bytes]] = set()
+
+    def remember(self, triple: tuple[bytes, bytes, bytes]) -> None:
+        """`triple` is a valid signature (checked, or made by a Signer of that key)."""
+        if len(self.valid) >= limits.verify_memo_triples_max:
+            self.valid.clear()
+        self.valid.add(triple)
 
 
 _memo: contextvars.ContextVar[VerifyMemo | None] = contextvars.ContextVar("verify_memo", default=None)
@@ -110,9 +132,7 @@ def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
         return True
     ok = _verify(public_key, message, signature)
     if ok:
-        if len(memo.valid) >= limits.verify_memo_triples_max:
-            memo.valid.clear()
-        memo.valid.add(triple)
+        memo.remember(triple)
     return ok
 
 

@@ -210,7 +210,7 @@ assert bench_warmup_ms < bench_duration_ms
 assert load_burst_frames_max <= bus_client_messages_queued_max
 
 # Simulator
-sim_nodes_max = 64  # `sim --nodes`
+sim_nodes_max = 128  # `sim --nodes` (issue 12: `consortium sim --nodes 100` must run)
 kv_part_bytes_max = 64  # a key or value of the simulator's toy KV application
 violations_kept_max = 50  # violation messages kept per run (every one is counted)
 replay_memory_frames_max = 256  # frames a replaying byzantine node remembers
@@ -219,7 +219,6 @@ sim_advance_ms_max = 400 * 86_400_000  # an `advance` fault: a clock jump of at 
 sim_fault_delay_ms_max = 600_000  # a `delay` fault: extra latency per message
 sim_skew_ms_max = 600_000  # a `skew` fault: one node's clock off by at most this either way
 
-assert sim_nodes_max <= members_max
 assert rounds_ahead_max <= rounds_max
 
 # CLI
@@ -349,3 +348,68 @@ explore_twins_partitions_listed_max = 4_096  # set partitions a twins schedule d
 #   larger space (10+ instances) is sampled with random labels instead
 sim_twin_skew_ms = 1  # a twin's second instance runs its clock this much ahead: when both lead a round, their
 #   blocks differ (block time), so the pair equivocates by construction
+
+# Twins across processes: a validator's second OS process under the same key (node/twins.py)
+live_twin_skew_ms = 1  # a twin process's ledger clock runs this much ahead of its member's (as sim_twin_skew_ms):
+#   when both lead a round in the same millisecond their blocks still differ, so the pair equivocates
+
+# MQTT-level faults (bus/nemesis.py, bus/relay.py rate and duplication; scenario faults mqtt-duplicate,
+# retained-replay, slow-consumer, session-takeover)
+relay_rate_bps_min = 1_000  # a slow-consumer cap below this is no consumer at all: a 1 MB frame (the
+#   largest) would take more than 15 minutes, beyond every timeout and wait of a live run
+relay_rate_bps_max = 1_000_000_000  # a cap above ~8 Gbit/s would not slow anything: more is a typo
+nemesis_takeover_hold_ms_default = 2_000  # session-takeover: the intruding connection holds the node's
+#   session this long (the node reconnects at once under a fresh id; the intruder then goes away)
+nemesis_takeover_hold_ms_max = 60_000  # a longer hold tests nothing more: the node is back on within its backoff
+nemesis_status_wait_ms = 5_000  # session-takeover: the node's status record (its client id) arrives within
+#   this (retained: at once; a fresh one every status_interval_ms)
+nemesis_capture_wait_ms = 3_000  # retained-replay: reading the retained records and first consensus frames
+#   to replay later stops after this (retained ones come at once on subscribing)
+nemesis_capture_frames_max = 64  # retained-replay: consensus frames kept to re-publish retained later (a few
+#   per member: each becomes one more retained message the broker hands every new subscriber)
+nemesis_publish_timeout_ms = 5_000  # one nemesis publish (replay, takeover connect) waiting for the broker
+
+# Record live, replay offline: the input log of a live node (node/record.py, node/replay.py)
+input_log_record_bytes_max = 64 * 1_048_576  # one record of an input log: a frame (frame_bytes_max) or a boot
+#   record (a decided block, its certificate and the guard's signed frames) is far less; a larger length
+#   read from a file is garbage, not a record to allocate
+input_log_digest_bytes = 16  # BLAKE2b digest of one step's actions in the log: 128 bits, so a replay that
+#   differs cannot match by chance; 16 bytes a step keeps the log small
+replay_progress_records_max = 2_000  # replay-node updates its progress bar at least once per this many records
+# Reports (consortium/report): rendering a long run's report in the browser
+report_lanes_binned_steps_min = 5_000  # node steps from which the timeline's lanes are one heatmap of time bins
+#   (an image) instead of SVG line segments: a 1,000-height 7-validator run has ~28k (~86k line points), ~3 s to
+#   draw as SVG on this machine (WebGL no better: software GL), ~0.2 s as a heatmap
+report_lane_bin_ms_min = 50  # the heatmap lanes' time resolution: a bin shows the step a validator is in at its start
+report_lane_bins_max = 20_000  # bins per lane at most (a longer run gets wider bins): 7 lanes x 20k ~ 0.4 MB of JSON
+live_evidence_listed_max = 100  # committed evidence items a live scenario run lists one by one in its checks
+#   (all are counted): a long twins run commits one every few heights
+observer_frames_max = 200_000  # consensus frames the live trace's bus observer keeps one by one (~21 a height for
+#   7 validators, plus retransmissions); past it they are only counted (the trace lists trace_messages_max anyway)
+observer_connect_wait_ms = 10_000  # a live run waits this long for its bus observer to subscribe (else the trace
+#   has no per-node steps, and says so) - generous: the machine may be loaded
+observer_reconnect_ms = 200  # the bus observer's pause before reconnecting to the broker
+observer_stop_wait_ms = 2_000  # joining the bus observer's thread at the end of a live run
+
+# Simulator speed and scale (issue 12, simulator half: sim/, consensus/ performance)
+sim_kv_verdicts_max = 65_536  # txs whose KVApp verdict (problem, hash) is remembered: a pure memo shared by
+#   the nodes of a process (each tx is checked at admission, in check_block and at apply by every node);
+#   a 1,000-height run at 20 tx/s offers ~21k distinct txs
+validators_max = 128  # validators of one set: a live consortium has at most members_max, the simulator up to
+#   sim_nodes_max; bounds the signatures a commit certificate or a proof of lock may carry
+assert members_max <= validators_max and sim_nodes_max <= validators_max
+assert future_messages_max >= 4 * validators_max  # a next-height proposal and votes of every validator fit
+
+bus_echo_silence_ms = 6_000  # a node that published and heard nothing at all (not even its own frames, which
+#   the broker echoes; its status alone goes out every status_interval_ms) for this long reconnects: its session
+#   was taken over or is dead (amqtt keeps a taken-over socket open, answering pings). Under 1.5 x keepalive
+nemesis_reconnect_wait_ms = 20_000  # session-takeover: the node shows a new connection within this (it
+#   notices at once on mosquitto, within bus_echo_silence_ms on amqtt, then one status refresh)
+
+assert bus_echo_silence_ms < 1.5 * bus_keepalive_ms, "a deaf session is noticed before paho's own keepalive would"
+
+# Live traces from the nodes' input logs (issue 11: timeouts, receipts by kind; scenario/tracing.py)
+trace_receipt_match_ms = 250  # a receipt in a live trace is matched to the latest broadcast of its sender, kind,
+#   height and round that the bus observer saw up to this long after the receipt (the observer, a Python thread,
+#   may get a frame a few ms after a node did); well under the re-send interval (the sum of the three round
+#   timeouts, seconds), so a receipt is not matched to the next re-send nor to the one before

@@ -9,6 +9,7 @@ carry the precommit signatures and anyone can re-check them.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,22 +45,34 @@ class Vote:
     block_id: bytes | None
     validator: str
     signature: bytes
+    # the envelope this vote travels in, built once (a vote is re-sent, persisted, relayed)
+    _env: codec.Envelope | None = field(default=None, init=False, compare=False, repr=False)
 
     def body(self) -> dict[str, Any]:
         return {"height": self.height, "round": self.round, "block_id": self.block_id}
 
     def envelope(self, chain: str) -> codec.Envelope:
-        return codec.Envelope(codec.VERSION, chain, self.validator, self.kind, self.body(), self.signature)
+        env = self._env
+        if env is None or env.chain != chain:
+            env = codec.Envelope(codec.VERSION, chain, self.validator, self.kind, self.body(), self.signature)
+            object.__setattr__(self, "_env", env)
+        return env
 
     def verify(self, chain: str, public_key: bytes) -> bool:
-        msg = codec.signing_bytes(chain, self.validator, self.kind, self.body())
+        msg = codec.vote_signing_bytes(chain, self.validator, self.kind, self.height, self.round, self.block_id)
         return crypto.verify(public_key, msg, self.signature)
 
     @staticmethod
     def from_envelope(env: codec.Envelope) -> Vote:
         assert env.kind in (Kind.PREVOTE, Kind.PRECOMMIT)
+        got = env.parsed
+        if type(got) is Vote:
+            return got
         b = env.body
-        return Vote(env.kind, b["height"], b["round"], b["block_id"], env.sender, env.signature)
+        vote = Vote(env.kind, b["height"], b["round"], b["block_id"], env.sender, env.signature)
+        object.__setattr__(vote, "_env", env)  # its body has exactly the vote's fields (codec.BODY_FIELDS)
+        object.__setattr__(env, "parsed", vote)
+        return vote
 
     def to_wire(self) -> dict[str, Any]:
         return {"kind": str(self.kind), "height": self.height, "round": self.round,
@@ -78,8 +91,12 @@ class Vote:
 def sign_vote(chain: str, signer: crypto.Signer, validator: str, kind: Kind, height: int,
               round: int, block_id: bytes | None) -> Vote:
     body = {"height": height, "round": round, "block_id": block_id}
-    sig = signer.sign(codec.signing_bytes(chain, validator, kind, body))
-    return Vote(kind, height, round, block_id, validator, sig)
+    sb = codec.vote_signing_bytes(chain, validator, kind, height, round, block_id)
+    sig = signer.sign(sb)
+    vote = Vote(kind, height, round, block_id, validator, sig)
+    object.__setattr__(vote, "_env", codec.Envelope(codec.VERSION, chain, validator, kind, body, sig,
+                                                    codec.frame_of(sb, sig)))
+    return vote
 
 
 # ------------------------------------------------------------------ certificates
@@ -101,7 +118,7 @@ class Certificate:
     @staticmethod
     def from_wire(m: Any) -> Certificate:
         sigs = _get(m, "signatures", list)
-        _shape(len(sigs) <= limits.members_max, "too many signatures")
+        _shape(len(sigs) <= limits.validators_max, "too many signatures")
         pairs = []
         for p in sigs:
             _shape(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)
@@ -112,7 +129,7 @@ class Certificate:
         return Certificate(_get(m, "height", int), _get(m, "round", int), block_id, tuple(pairs))
 
     def problem(self, chain: str, validators: ValidatorSet,
-                known: frozenset[tuple[str, bytes]] = frozenset()) -> str | None:
+                known: AbstractSet[tuple[str, bytes]] = frozenset()) -> str | None:
         """None if every signature is a valid precommit by a distinct validator
         and together they hold a quorum of the voting power. `known` holds
         (validator, signature) pairs of precommits for this exact (height,
@@ -124,8 +141,8 @@ class Certificate:
             if v is None or vid in seen:
                 return f"signature by unknown or repeated validator {vid!r}"
             seen.add(vid)
-            vote = Vote(Kind.PRECOMMIT, self.height, self.round, self.block_id, vid, sig)
-            if (vid, sig) not in known and not vote.verify(chain, v.public_key):
+            if (vid, sig) not in known and not Vote(Kind.PRECOMMIT, self.height, self.round, self.block_id, vid,
+                                                    sig).verify(chain, v.public_key):
                 return f"bad precommit signature of {vid!r}"
             power += v.power
         if power < validators.quorum:
@@ -187,10 +204,18 @@ class Block:
     evidence: tuple[DuplicateVote, ...]
     txs: tuple[bytes, ...]
     id: bytes = field(default=b"", compare=False)
+    _encoded: bytes = field(default=b"", init=False, compare=False, repr=False)  # see `encoded`
 
     def __post_init__(self) -> None:
         if not self.id:
-            object.__setattr__(self, "id", crypto.digest(codec.encode(self._wire_fields())))
+            object.__setattr__(self, "id", crypto.digest(self.encoded))
+
+    @property
+    def encoded(self) -> bytes:
+        """codec.encode(self.to_wire()), computed once (the id hashes it; a lock record embeds it)."""
+        if not self._encoded:
+            object.__setattr__(self, "_encoded", codec.encode(self._wire_fields()))
+        return self._encoded
 
     def _wire_fields(self) -> dict[str, Any]:
         return {"height": self.height, "time_ms": self.time_ms, "proposer": self.proposer,
@@ -240,13 +265,19 @@ class Proposal:
     proposer: str
     signature: bytes
     pol: tuple[tuple[str, bytes], ...] = ()  # (validator, prevote signature) at valid_round
+    # the envelope this proposal travels in, built once (re-sent, persisted with the guard)
+    _env: codec.Envelope | None = field(default=None, init=False, compare=False, repr=False)
 
     def body(self) -> dict[str, Any]:
         return _proposal_body(self.height, self.round, self.valid_round, self.block, self.pol)
 
     def envelope(self, chain: str) -> codec.Envelope:
-        return codec.Envelope(codec.VERSION, chain, self.proposer, Kind.PROPOSAL, self.body(),
-                              self.signature)
+        env = self._env
+        if env is None or env.chain != chain:
+            env = codec.Envelope(codec.VERSION, chain, self.proposer, Kind.PROPOSAL, self.body(),
+                                 self.signature)
+            object.__setattr__(self, "_env", env)
+        return env
 
     def pol_votes(self) -> list[Vote]:
         return [Vote(Kind.PREVOTE, self.height, self.valid_round, self.block.id, v, sig)
@@ -254,18 +285,24 @@ class Proposal:
 
     @staticmethod
     def from_envelope(env: codec.Envelope) -> Proposal:
+        got = env.parsed
+        if type(got) is Proposal:
+            return got  # a pure function of the envelope, computed once
         b = env.body
         _shape(b["valid_round"] >= -1 and b["valid_round"] < b["round"], "valid_round")
         block = Block.from_wire(b["block"])
         # block.proposer is whoever built the block; a later round may re-propose it.
         _shape(block.height == b["height"], "block height vs proposal height")
         pol = b["pol"]
-        _shape(len(pol) <= limits.members_max and all(
+        _shape(len(pol) <= limits.validators_max and all(
             isinstance(x, list) and len(x) == 2 and isinstance(x[0], str) and isinstance(x[1], bytes)
             for x in pol), "pol")
         _shape(not pol or b["valid_round"] >= 0, "pol without valid_round")
-        return Proposal(b["height"], b["round"], b["valid_round"], block, env.sender, env.signature,
-                        tuple((v, sig) for v, sig in pol))
+        p = Proposal(b["height"], b["round"], b["valid_round"], block, env.sender, env.signature,
+                     tuple((v, sig) for v, sig in pol))
+        object.__setattr__(p, "_env", env)  # the signed frame it came in (re-sent as is, never rebuilt)
+        object.__setattr__(env, "parsed", p)
+        return p
 
 
 def _proposal_body(height: int, round: int, valid_round: int, block: Block,
@@ -277,8 +314,12 @@ def _proposal_body(height: int, round: int, valid_round: int, block: Block,
 def sign_proposal(chain: str, signer: crypto.Signer, proposer: str, height: int, round: int,
                   valid_round: int, block: Block, pol: tuple[tuple[str, bytes], ...] = ()) -> Proposal:
     body = _proposal_body(height, round, valid_round, block, pol)
-    sig = signer.sign(codec.signing_bytes(chain, proposer, Kind.PROPOSAL, body))
-    return Proposal(height, round, valid_round, block, proposer, sig, pol)
+    sb = codec.signing_bytes(chain, proposer, Kind.PROPOSAL, body)
+    sig = signer.sign(sb)
+    p = Proposal(height, round, valid_round, block, proposer, sig, pol)
+    object.__setattr__(p, "_env", codec.Envelope(codec.VERSION, chain, proposer, Kind.PROPOSAL, body, sig,
+                                                 codec.frame_of(sb, sig)))
+    return p
 
 
 @dataclass(frozen=True, slots=True)

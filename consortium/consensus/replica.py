@@ -53,6 +53,11 @@ from consortium.errors import DecodeError, LocalError
 
 Step = ev.Step
 TK = ev.TimeoutKind
+_VOTE_KINDS = (Kind.PREVOTE, Kind.PRECOMMIT)
+_CONSENSUS_KINDS = (Kind.PREVOTE, Kind.PRECOMMIT, Kind.PROPOSAL)  # most frequent first
+# enum members as plain module constants on the hot paths (an enum class attribute costs ~0.1 us)
+_PROPOSAL, _PROPOSE, _PREVOTE_STEP = Kind.PROPOSAL, Step.PROPOSE, Step.PREVOTE
+_NO_LOCK = codec.encode({"locked_round": -1, "locked": None, "valid_round": -1, "valid": None})  # see _lock_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +104,12 @@ class _Height:
     # towards `total`, and they may appear in certificates
     conflicts: dict[tuple[Kind, int], dict[tuple[str, bytes | None], Vote]] = field(default_factory=dict)
     senders: dict[int, dict[str, int]] = field(default_factory=dict)  # round -> sender -> power
+    sender_power: dict[int, int] = field(default_factory=dict)  # round -> sum of senders' power (kept with senders)
+    skip_rounds: list[int] = field(default_factory=list)  # rounds whose senders hold >= skip power (L55)
+    decidable: int = 0  # (precommit round, block) pairs at quorum: L49 has nothing to look at while 0
+    # thresholds crossed so far: a tally or a total reaching the quorum, a round's senders reaching
+    # skip. Every vote-dependent condition of the upon-rules is one of these (see step)
+    crossings: int = 0
     fired: set[tuple[str, int]] = field(default_factory=set)  # "first time" rules, per round
     helped: set[tuple[str, int]] = field(default_factory=set)  # (peer, round) we re-sent our votes to
     valid: dict[bytes, bool] = field(default_factory=dict)  # block id -> valid(v)
@@ -154,6 +165,7 @@ class Replica:
         self.sync_refused = 0  # sync answers refused so far: who to ask next (_request_sync_from_voters)
         self._out: list[ev.Action] = []
         self._now = 0
+        self._lock_memo: tuple[tuple[Any, ...], bytes] | None = None  # (lock state, its bytes): see _lock_bytes
 
     # ------------------------------------------------------------ the one door
 
@@ -161,11 +173,30 @@ class Replica:
         self._out = []
         self._now = event.now_ms
         if isinstance(event, ev.Received):
-            self._on_envelope(event.envelope)
-        elif isinstance(event, ev.TimeoutFired):
-            self._on_timeout(event)
+            env = event.envelope
+            h = self.h
+            if env.kind in _VOTE_KINDS and not h.decidable:
+                # A vote changes no input of the upon-rules but vote tallies, and each rule reads
+                # them only through thresholds (quorum of a block, nil or any; skip power of a
+                # round; L49's quorum of precommits is `decidable`). The last step ended at a
+                # fixpoint (no rule could fire); if this vote crossed no threshold, none can now.
+                before = h.crossings
+                self._on_envelope(env)
+                if self.h is h and h.crossings == before and not h.decidable:
+                    out, self._out = self._out, []
+                    return out
+            else:
+                self._on_envelope(env)
         elif isinstance(event, ev.TxSubmitted):
+            # a tx only enters the mempool, which no upon-rule reads, and every step ends at
+            # a fixpoint of the rules (a new replica is at one): nothing can fire, so skip them
             self._on_tx(event.tx)
+            out, self._out = self._out, []
+            return out
+        elif isinstance(event, ev.TimeoutFired):
+            if not self._on_timeout(event):  # stale: no state changed (the clock enables no rule)
+                out, self._out = self._out, []
+                return out
         elif isinstance(event, ev.Start):
             self._on_start()
         else:  # pragma: no cover - the Event union is closed
@@ -199,15 +230,14 @@ class Replica:
             self._count(f"tx_refused_{reason}")
 
     def _on_envelope(self, env: codec.Envelope) -> None:
-        if env.kind == Kind.TX:
-            self._on_tx(env.body["tx"])
-            return
-        if env.kind == Kind.SYNC_RESPONSE:
-            self._on_sync_response(env)
-            return
-        if env.kind not in (Kind.PROPOSAL, Kind.PREVOTE, Kind.PRECOMMIT):
+        if env.kind not in _CONSENSUS_KINDS:
+            if env.kind == Kind.TX:  # a batch (codec.BODY_FIELDS): each tx is admitted on its own
+                for tx in env.body["txs"]:
+                    self._on_tx(tx)
+            elif env.kind == Kind.SYNC_RESPONSE:
+                self._on_sync_response(env)
             return  # sync requests and status are the driver's business
-        if self.validators.get(env.sender) is None:
+        if env.sender not in self.validators.powers:
             self._count("not_a_validator")
             return
         height = env.body["height"]
@@ -233,7 +263,7 @@ class Replica:
             self._count("round_too_far")
             return
         try:
-            if env.kind == Kind.PROPOSAL:
+            if env.kind == _PROPOSAL:
                 self._record_proposal(Proposal.from_envelope(env))
             else:
                 self._record_vote(Vote.from_envelope(env))
@@ -283,10 +313,14 @@ class Replica:
 
     def _record_vote(self, vote: Vote) -> None:
         key = (vote.kind, vote.round)
-        slot = self.h.votes.setdefault(key, {})
+        h = self.h
+        slot = h.votes.get(key)
+        if slot is None:
+            slot = h.votes[key] = {}
+            h.tally[key] = {}
         known = slot.get(vote.validator)
-        power = self.validators.power(vote.validator)
-        tally = self.h.tally.setdefault(key, {})
+        power = self.validators.powers.get(vote.validator, 0)
+        tally = h.tally[key]
         if known is not None:
             if known.block_id == vote.block_id:
                 return
@@ -294,18 +328,38 @@ class Replica:
             extra = self.h.conflicts.setdefault(key, {})
             if (vote.validator, vote.block_id) not in extra:
                 extra[(vote.validator, vote.block_id)] = vote
-                tally[vote.block_id] = tally.get(vote.block_id, 0) + power
+                self._add_power(tally, vote, power)
             return
         if vote.validator == self.me:  # checked: a peer cannot send our frames; a POL vote is verified
             self._learn_own(vote.height, vote.round, Step.PREVOTE if vote.kind == Kind.PREVOTE else Step.PRECOMMIT,
                             f"our {vote.kind} in a peer's message")
         slot[vote.validator] = vote
-        tally[vote.block_id] = tally.get(vote.block_id, 0) + power
-        self.h.total[key] = self.h.total.get(key, 0) + power
+        self._add_power(tally, vote, power)
+        total = self.h.total.get(key, 0)
+        self.h.total[key] = total + power
+        if total < self.validators.quorum <= total + power:
+            self.h.crossings += 1
         self._note_sender(vote.round, vote.validator)
 
+    def _add_power(self, tally: dict[bytes | None, int], vote: Vote, power: int) -> None:
+        before = tally.get(vote.block_id, 0)
+        tally[vote.block_id] = before + power
+        q = self.validators.quorum
+        if before < q <= before + power:
+            self.h.crossings += 1
+            if vote.kind == Kind.PRECOMMIT and vote.block_id is not None:
+                self.h.decidable += 1
+
     def _note_sender(self, rnd: int, sender: str) -> None:
-        self.h.senders.setdefault(rnd, {})[sender] = self.validators.power(sender)
+        senders = self.h.senders.setdefault(rnd, {})
+        if sender in senders:
+            return  # a sender's power never changes: nothing new
+        power = senders[sender] = self.validators.powers.get(sender, 0)
+        before = self.h.sender_power.get(rnd, 0)
+        self.h.sender_power[rnd] = before + power
+        if before < self.validators.skip <= before + power:
+            self.h.skip_rounds.append(rnd)
+            self.h.crossings += 1
 
     def _note_evidence(self, e: DuplicateVote) -> None:
         if e.key in self.committed_evidence or e.key in self.pending_evidence:
@@ -313,24 +367,28 @@ class Replica:
         self.pending_evidence[e.key] = e
         self._out.append(ev.ReportEvidence(e))
 
-    def _on_timeout(self, t: ev.TimeoutFired) -> None:
+    def _on_timeout(self, t: ev.TimeoutFired) -> bool:
+        """False: a stale timer, which changed nothing (see step)."""
         if t.kind == TK.SYNC:
             self.sync_pending = False
-            return
+            return True
         if t.height != self.height:
-            return
+            return False
         if t.kind == TK.COMMIT and self.waiting and self.round == 0:
             self._on_start()
         elif t.kind == TK.RETRANSMIT and t.round == self.round and not self.waiting:
             self._retransmit()
         elif t.round != self.round or self.waiting:
-            return
+            return False
         elif t.kind == TK.PROPOSE and self.round_step == Step.PROPOSE:  # L57
             self._cast(Kind.PREVOTE, None)
         elif t.kind == TK.PREVOTE and self.round_step == Step.PREVOTE:  # L61
             self._cast(Kind.PRECOMMIT, None)
         elif t.kind == TK.PRECOMMIT:  # L65
             self._start_round(self.round + 1)
+        else:
+            return False
+        return True
 
     # ------------------------------------------------------------ the upon-rules
 
@@ -346,9 +404,16 @@ class Replica:
             return True
         if self.waiting:
             return False
-        return (self._rule_prevote_fresh() or self._rule_prevote_valid_round()
-                or self._rule_prevote_timeout() or self._rule_lock()
-                or self._rule_precommit_nil() or self._rule_precommit_timeout())
+        # In this order: prevote_fresh, prevote_valid_round, prevote_timeout, lock, precommit_nil,
+        # precommit_timeout. Each rule but the last holds only in some steps (and does nothing
+        # in the others), so only the rules of the current step are asked, in the same order.
+        step = self.round_step
+        if step == _PROPOSE:
+            return self._rule_prevote_fresh() or self._rule_prevote_valid_round() or self._rule_precommit_timeout()
+        if step == _PREVOTE_STEP:
+            return (self._rule_prevote_timeout() or self._rule_lock() or self._rule_precommit_nil()
+                    or self._rule_precommit_timeout())
+        return self._rule_lock() or self._rule_precommit_timeout()
 
     def _quorum(self, kind: Kind, rnd: int, block_id: bytes | None) -> bool:
         return self.h.tally.get((kind, rnd), {}).get(block_id, 0) >= self.validators.quorum
@@ -414,6 +479,8 @@ class Replica:
         return True
 
     def _rule_decide(self) -> bool:  # L49
+        if not self.h.decidable:
+            return False  # no precommit tally has reached a quorum for a block
         for (kind, rnd), tally in self.h.tally.items():
             if kind != Kind.PRECOMMIT:
                 continue
@@ -431,8 +498,8 @@ class Replica:
 
     def _rule_skip_round(self) -> bool:  # L55
         best = -1
-        for rnd, senders in self.h.senders.items():
-            if rnd > self.round and rnd > best and sum(senders.values()) >= self.validators.skip:
+        for rnd in self.h.skip_rounds:  # the rounds whose senders' power sum reached skip
+            if rnd > self.round and rnd > best:
                 best = rnd
         if best < 0:
             return False
@@ -502,12 +569,23 @@ class Replica:
         self._out.append(ev.Persist(self.height, self.round, step, self.guard.payload, self.guard.lock))
 
     def _lock_bytes(self) -> bytes:
-        return codec.encode({
+        """Encoded once per lock state (the same blocks, by identity, and rounds): a
+        height signs two or three times, each with the same lock most often."""
+        if self.locked is None and self.valid_value is None and self.locked_round == self.valid_round == -1:
+            return _NO_LOCK  # the first signature of most heights
+        state = (self.locked_round, self.locked, self.valid_round, self.valid_value)
+        memo = self._lock_memo
+        if memo is not None and memo[0][0] == state[0] and memo[0][2] == state[2] \
+                and memo[0][1] is state[1] and memo[0][3] is state[3]:
+            return memo[1]
+        data = codec.encode({  # the blocks as they encode (codec.raw): the bytes of their to_wire()
             "locked_round": self.locked_round,
-            "locked": self.locked.to_wire() if self.locked else None,
+            "locked": codec.raw(self.locked.encoded) if self.locked else None,
             "valid_round": self.valid_round,
-            "valid": self.valid_value.to_wire() if self.valid_value else None,
+            "valid": codec.raw(self.valid_value.encoded) if self.valid_value else None,
         })
+        self._lock_memo = (state, data)
+        return data
 
     def _restore_lock(self, data: bytes) -> None:
         m = codec.decode(data)  # our own bytes, from our own store

@@ -25,6 +25,7 @@ class ValidatorSet:
 
     validators: tuple[Validator, ...]
     _by_id: dict[str, Validator] = field(init=False, repr=False, compare=False)
+    powers: dict[str, int] = field(init=False, repr=False, compare=False)  # id -> power (validators only)
     _schedule: tuple[str, ...] = field(init=False, repr=False, compare=False)
     total_power: int = field(init=False, compare=False)
     quorum: int = field(init=False, compare=False)
@@ -35,6 +36,7 @@ class ValidatorSet:
         assert ids == sorted(ids) and len(set(ids)) == len(ids), "sorted, unique ids"
         assert all(v.power > 0 for v in self.validators) and self.validators
         object.__setattr__(self, "_by_id", {v.id: v for v in self.validators})
+        object.__setattr__(self, "powers", {v.id: v.power for v in self.validators})
         object.__setattr__(self, "_schedule", _weighted_schedule(self.validators))
         total = sum(v.power for v in self.validators)
         object.__setattr__(self, "total_power", total)

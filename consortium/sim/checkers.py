@@ -68,7 +68,7 @@ class Checkers:
         else:
             slot = (cert.height, cert.round, cert.block_id)
             verified = self._good_sigs.setdefault(slot, set())
-            problem = cert.problem(self.chain_id, self.validators, frozenset(verified))
+            problem = cert.problem(self.chain_id, self.validators, verified)  # read only, not copied
             if problem is None:
                 verified.update(cert.signatures)
             else:

@@ -234,15 +234,16 @@ class Simulation:
             return self._run_until(done, at_ms, limit_ms)
 
     def _run_until(self, done: Callable[[], bool] | None, at_ms: int | None, limit_ms: int) -> bool:
-        while self._heap:
-            at = self._heap[0][0]
+        heap, pop = self._heap, heapq.heappop
+        while heap:
+            at = heap[0][0]
             if at_ms is not None and at > at_ms:
                 self.now = max(self.now, at_ms)
                 return True
             if at > limit_ms:
                 self.now = max(self.now, limit_ms)
                 return False
-            _, _, kind, data = heapq.heappop(self._heap)
+            _, _, kind, data = pop(heap)
             self.now = at
             commits = self._commits
             self._dispatch(kind, data)
@@ -259,9 +260,15 @@ class Simulation:
         self.counts["txs_submitted"] += 1
         if self.recorder is not None:
             self.recorder.submitted(self.now, tx)
+        event: ev.TxSubmitted | None = None
         for node in self.nodes.values():
             if node.alive and not node.paused:
-                self._do(node, node.event(ev.TxSubmitted(tx, node.clock(self.now))))
+                at = node.clock(self.now)
+                if event is None or event.now_ms != at:  # one (immutable) event for the nodes of one clock
+                    event = ev.TxSubmitted(tx, at)
+                actions = node.event(event)
+                if actions:
+                    self._do(node, actions)
 
     def inject(self, fault: Fault) -> None:
         """Apply a fault now (a scenario step), outside the configured schedule."""
@@ -281,18 +288,20 @@ class Simulation:
 
     def _dispatch(self, kind: int, data: Any) -> None:
         if kind == _DELIVER:
-            dst, frame = data
+            dst, frame, frame_digest = data
             node = self.nodes[dst]
             if not node.alive:
                 return
             if node.paused:
                 self._backlog[dst].append((kind, data))
                 return
-            self._trace.update(b"D%d|%s|" % (self.now, dst.encode()) + crypto.digest(frame))
+            self._trace.update(b"D%d|%s|%s" % (self.now, node.id_bytes, frame_digest))
             self.counts["frames_delivered"] += 1
             if self.recorder is not None:
                 self.recorder.received(self.now, dst, frame)
-            self._do(node, node.deliver(frame, node.clock(self.now)))
+            actions = node.deliver(frame, node.clock(self.now))
+            if actions:  # most deliveries (votes below every threshold) produce none
+                self._do(node, actions)
         elif kind == _TIMER:
             dst, epoch, t = data
             node = self.nodes[dst]
@@ -305,7 +314,9 @@ class Simulation:
             if self.recorder is not None:
                 self.recorder.timeout(self.now, dst, str(t.kind), t.height, t.round)
             self._trace.update(b"T%d|%s|%s|%d|%d" % (self.now, dst.encode(), t.kind.encode(), t.height, t.round))
-            self._do(node, node.event(ev.TimeoutFired(t.kind, t.height, t.round, node.clock(self.now))))
+            actions = node.event(ev.TimeoutFired(t.kind, t.height, t.round, node.clock(self.now)))
+            if actions:
+                self._do(node, actions)
         elif kind == _TX:
             self._submit_tx()
         else:
@@ -331,9 +342,8 @@ class Simulation:
                 self._send(node, a.envelope, None)
             elif isinstance(a, ev.SendTo):
                 self._send(node, a.envelope, a.to)
-            elif isinstance(a, ev.ScheduleTimeout):
-                t = ev.TimeoutFired(a.kind, a.height, a.round, 0)
-                self._push(self.now + a.delay_ms, _TIMER, (node.id, self._epoch[node.id], t))
+            elif isinstance(a, ev.ScheduleTimeout):  # (immutable) it holds the kind, height and round it fires with
+                self._push(self.now + a.delay_ms, _TIMER, (node.id, self._epoch[node.id], a))
 
     def _on_commit(self, node: SimNode, c: ev.Commit) -> None:
         self._commits += 1
@@ -353,25 +363,31 @@ class Simulation:
         else:
             sends = self.coalition.outgoing(node.me, env, to)
         cut = self._cut_of(env) if self._round_cut else None
+        twins = len(self.nodes) > len(self.instances)
+        src, now, plan, heap, recorder = node.id, self.now, self.network.plan, self._heap, self.recorder
         for targets, frame in sends:
             if targets is None:
-                dsts = list(self.nodes)
-            elif len(self.nodes) > len(self.instances):  # a validator's instances all receive what is sent to it
+                dsts: Iterable[str] = self.nodes
+            elif twins:  # a validator's instances all receive what is sent to it
                 dsts = [x for t in targets for x in self.instances.get(t, [t])]
             else:
                 dsts = targets
+            frame_digest = crypto.digest(frame)  # for the trace, once per frame rather than per delivery
+            sent = 0
             for dst in dsts:
-                if dst == node.id or (len(self.nodes) > len(self.instances) and self._validator_of[dst] == node.me):
+                if dst == src or (twins and self._validator_of[dst] == node.me):
                     continue  # twins never hear each other (see __init__)
-                if cut is not None and cut.get(node.id, -1) != cut.get(dst, -1) and node.id in cut and dst in cut:
+                if cut is not None and cut.get(src, -1) != cut.get(dst, -1) and src in cut and dst in cut:
                     self.counts["twins_cut"] = self.counts.get("twins_cut", 0) + 1
                     continue
-                self.counts["frames_sent"] += 1
-                delays = self.network.plan(node.id, dst)
-                if self.recorder is not None:
-                    self.recorder.sent(self.now, node.id, dst, env, frame, delays)
+                sent += 1
+                delays = plan(src, dst)
+                if recorder is not None:
+                    recorder.sent(now, src, dst, env, frame, delays)
                 for delay in delays:
-                    self._push(self.now + delay, _DELIVER, (dst, frame))
+                    self._seq += 1  # self._push, inlined: n^2 of these per height
+                    heapq.heappush(heap, (now + delay, self._seq, _DELIVER, (dst, frame, frame_digest)))
+            self.counts["frames_sent"] += sent
 
     # ------------------------------------------------------------ faults
 
@@ -477,7 +493,16 @@ class Simulation:
         return all(n.height > self._heights_at_heal.get(n.id, 0) for n in self._live_honest())
 
     def _done(self) -> bool:
-        if self.min_height() < self.cfg.heights:
+        # min_height() < heights without building the list (asked after every commit): a live
+        # honest node below the target, or none at all (the minimum of nothing is 0)
+        target, anyone = self.cfg.heights, False
+        for i, n in self.nodes.items():
+            if n.height < target:
+                if n.alive and not n.paused and self.honest(i):
+                    return False
+            elif not anyone and n.alive and not n.paused and self.honest(i):
+                anyone = True
+        if not anyone and 0 < target:
             return False
         return not (self.cfg.faults and self.liveness_expected() and not self.liveness_met())
 

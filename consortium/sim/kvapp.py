@@ -7,6 +7,7 @@ holds one is invalid (the Byzantine "invalid-tx" proposer relies on that).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from consortium import codec, crypto, limits
@@ -16,6 +17,19 @@ PREFIX = b"kv:"
 
 
 def tx_problem(tx: bytes) -> str | None:
+    return _verdict(tx)[0]
+
+
+@functools.lru_cache(maxsize=limits.sim_kv_verdicts_max)
+def _verdict(tx: bytes) -> tuple[str | None, TxResult]:
+    """(problem or None, its result in a block) of a tx: a pure function of its bytes (the
+    result is immutable), asked by every node of a simulation at admission, in check_block
+    and in apply_block, so remembered (bounded)."""
+    problem = _problem(tx)
+    return problem, TxResult(crypto.digest(tx), problem or "OK")
+
+
+def _problem(tx: bytes) -> str | None:
     if not tx.startswith(PREFIX) or b"=" not in tx:
         return "MALFORMED"
     key, _, value = tx[len(PREFIX):].partition(b"=")
@@ -31,22 +45,22 @@ class KVApp:
         self._root = crypto.digest(b"kv-genesis")
 
     def check_tx(self, tx: bytes) -> str | None:
-        return tx_problem(tx)
+        return _verdict(tx)[0]
 
     def check_block(self, ctx: BlockContext, txs: Sequence[bytes]) -> str | None:
         for tx in txs:
-            if tx_problem(tx) is not None:
+            if _verdict(tx)[0] is not None:
                 return "MALFORMED"
         return None
 
     def apply_block(self, ctx: BlockContext, txs: Sequence[bytes]) -> list[TxResult]:
         results = []
         for tx in txs:
-            problem = tx_problem(tx)
+            problem, result = _verdict(tx)
             if problem is None:
                 key, _, value = tx[len(PREFIX):].partition(b"=")
                 self.data[key] = value
-            results.append(TxResult(crypto.digest(tx), problem or "OK"))
+            results.append(result)
         self.height = ctx.height
         # A chained root keeps per-block cost independent of the state size,
         # yet any divergence in state or order changes every later root.

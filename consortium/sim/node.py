@@ -22,6 +22,8 @@ from consortium.consensus.sync import sync_reply
 from consortium.consensus.validators import ValidatorSet
 from consortium.errors import DecodeError
 
+_SYNC_REQUEST = Kind.SYNC_REQUEST  # a module constant: an enum class attribute costs ~0.1 us per delivery
+
 
 @dataclass
 class SimStore:
@@ -82,6 +84,7 @@ class SimNode:
 
     def __init__(self, ident: str, keypair: crypto.KeyPair, cfg: NodeConfig, instance: str = "") -> None:
         self.id = instance or ident
+        self.id_bytes = self.id.encode()  # as the trace records it
         self.me = ident
         self.keypair = keypair
         self.signer = crypto.Signer(keypair)
@@ -139,8 +142,9 @@ class SimNode:
 
     def deliver(self, frame: bytes, now_ms: int) -> list[ev.Action]:
         """A frame arrives from the network: check it like the bus adapter does."""
-        if self.cfg.frames is not None:
-            got = self.cfg.frames.decode(frame)
+        frames = self.cfg.frames
+        if frames is not None:
+            got = frames.decode(frame)
         else:
             try:
                 got = codec.decode_envelope(frame, chain_id=self.cfg.chain_id, keys=self.cfg.keys)
@@ -149,10 +153,9 @@ class SimNode:
         if isinstance(got, str):
             self.dropped[got] = self.dropped.get(got, 0) + 1
             return []
-        env = got
-        if env.kind == Kind.SYNC_REQUEST:
-            return self._serve_sync(env)
-        return self.replica.step(ev.Received(env, now_ms))
+        if got.kind is _SYNC_REQUEST:  # decoded kinds are Kind members
+            return self._serve_sync(got)
+        return self.replica.step(ev.Received(got, now_ms))
 
     def event(self, event: ev.Event) -> list[ev.Action]:
         return self.replica.step(event)
