@@ -39,8 +39,10 @@ def explore_cmd(
     seed: Annotated[int, typer.Option(help="First seed: schedules use seed, seed+1, ...")] = 0,
     generator: Annotated[str, typer.Option(help="Schedule generator: random (every fault, targeted "
                                                 "equivocation, rolled-back restarts), twins (two instances "
-                                                "under one key, partitions per round and step) or mixed "
-                                                "(a third twins).")] = "mixed",
+                                                "under one key, partitions per round and step), split (a few "
+                                                "links cut at chosen steps of three rounds: a polka and a "
+                                                "decision only some nodes see) or mixed (a sixth split, a "
+                                                "sixth twins, the rest random).")] = "mixed",
     nodes: Annotated[str, typer.Option(help="Consortium sizes: a range like 4..7 or one size.")
                      ] = f"{limits.explore_default_nodes_min}..{limits.explore_default_nodes_max}",
     heights: Annotated[int, typer.Option(help="Heights each schedule runs to.")] = limits.explore_heights,

@@ -17,7 +17,11 @@ e.g. the Shanghai side) and rolled-back restarts; `twins` (Bano et al., "Twins:
 BFT Systems Made Robust", OPODIS 2021) runs up to f of the power as two
 instances sharing one key and cuts the network per (height, round, step) with
 partitions drawn from the enumeration of set partitions of the instances
-(sampled when it is large); `mixed` (the default) draws one of the two per seed.
+(sampled when it is large); `split` cuts a few links (partial partitions) at chosen
+steps of three consecutive rounds, placed by role around their proposers, so that a
+polka and then a decision are seen by some nodes only (the schedules the lock rules
+L22/L28 exist for; see _generate_split); `mixed` (the default) draws split one time in
+six, twins one in six, random otherwise.
 """
 
 from __future__ import annotations
@@ -159,8 +163,8 @@ class Schedule:
     def describe(self) -> str:
         bad = ", ".join(f"{n}:{b}" + (f"->{'+'.join(dict(self.targets)[n])}" if n in dict(self.targets) else "")
                         for n, b in self.byzantine) or "none"
-        twins = (f" twins={list(self.twins)} partitions={[p.describe() for p in self.round_partitions]}"
-                 if self.twins or self.round_partitions else "")
+        twins = (f" twins={list(self.twins)}" if self.twins else "") + (
+            f" partitions={[p.describe() for p in self.round_partitions]}" if self.round_partitions else "")
         return (f"seed {self.seed}: n={self.n} powers={list(self.powers)} heights={self.heights} "
                 f"tx/s={self.tx_per_s} byzantine={bad} faults={self.faults()}{twins}")
 
@@ -170,9 +174,12 @@ def generate(seed: int, options: Options | None = None) -> Schedule:
     opt = options or Options()
     rng = random.Random(seed)
     kind = opt.generator
-    if kind == "mixed":
-        kind = "twins" if rng.random() < _TWINS_SHARE else "random"
-    if kind == "twins" and not opt.beyond_f and opt.nodes_max >= 4:  # f >= 1 needs n >= 4 (equal powers)
+    if kind == "mixed":  # one draw: split below _SPLIT_SHARE, twins below _TWINS_SHARE, else random
+        draw = rng.random()
+        kind = "split" if draw < _SPLIT_SHARE else "twins" if draw < _TWINS_SHARE else "random"
+    if kind == "split" and not opt.beyond_f and _split_sizes(opt):
+        return _generate_split(seed, rng, opt)
+    if kind in ("twins", "split") and not opt.beyond_f and opt.nodes_max >= 4:  # f >= 1 needs n >= 4
         return _generate_twins(seed, rng, opt)
     n = rng.randint(opt.nodes_min, opt.nodes_max)
     if rng.random() < 0.5:
@@ -259,8 +266,10 @@ def _episode(rng: random.Random, ids: list[str]) -> Episode:
 
 
 
-GENERATORS = ("random", "twins", "mixed")
-_TWINS_SHARE = 1 / 3  # of `mixed` schedules drawn by the twins generator
+GENERATORS = ("random", "twins", "split", "mixed")
+_TWINS_SHARE = 1 / 3  # of `mixed` schedules drawn by the twins or the split generator ...
+_SPLIT_SHARE = 1 / 6  # ... of which the split generator draws half (random schedules keep their seeds)
+_SPLIT_KEEP = 0.9  # each cut of a split schedule is placed with this probability (the rest: near misses)
 
 
 def _targets(rng: random.Random, ids: list[str], byz: tuple[tuple[str, str], ...]
@@ -353,3 +362,74 @@ def _labelings(m: int) -> tuple[tuple[int, ...], ...]:
     if m < 2 or not grow([0], 0):
         return ()
     return tuple(out)
+
+
+def _split_sizes(opt: Options) -> list[int]:
+    """Consortium sizes the split generator can use: n = 3f+1 (equal powers) in the range."""
+    return [n for n in range(max(4, opt.nodes_min), opt.nodes_max + 1) if n % 3 == 1]
+
+
+def _generate_split(seed: int, rng: random.Random, opt: Options) -> Schedule:
+    """A lock split: per-step cuts of a few links (partial round partitions: nodes in no
+    group hear everyone) placed by role around the proposers of three consecutive rounds
+    a, a+1, a+2 of one height, n = 3f+1 honest validators (quorum q = 2f+1):
+
+    - round a, a hidden polka: its proposal is cut from f nodes (they prevote nil), and
+      the prevotes of the other 2f + 1 voters are cut between two halves of f, all but
+      the holder (the proposer of round a+2). The holder sees q prevotes for the block;
+      every other voter sees q prevotes in all, f+1 for the block: it times out, unlocked;
+    - round a+1, a hidden decision: a fresh block (the holder, locked, prevotes nil), its
+      prevotes cut between the holder and f voters (the holder sees no polka, so keeps
+      round a's block as its valid value), its precommits cut between f nodes and all
+      but one decider: the decider alone sees q precommits and decides;
+    - round a+2: the holder re-proposes round a's block with its proof of lock (valid
+      round a). Everyone else is locked on round a+1's block: the L28 lock condition
+      (locked round <= valid round) is all that keeps them from prevoting it.
+
+    Each cut is placed with probability _SPLIT_KEEP; a quarter of the schedules first fail
+    round 0 (its proposal cut from everyone) and split rounds 1-3; half add one cut of a
+    single link at a random step of those rounds. No Byzantine member, no twins: pure
+    asynchrony at three steps, which the locks must survive (Tendermint is safe under any
+    asynchrony). A sanity net rather than a proof: every cut heals by itself (see
+    RoundPartition), so liveness is judged too."""
+    n = rng.choice(_split_sizes(opt))
+    f = (n - 1) // 3
+    powers = [_EQUAL_POWER] * n
+    ids = [s.id for s in synthetic_nodes(n, powers)]
+    vs = ValidatorSet.of(Validator(i, _EQUAL_POWER, bytes(limits.public_key_bytes)) for i in ids)
+    h = rng.randint(1, opt.heights)
+    a = 0 if rng.random() < 0.75 else 1
+    parts: list[RoundPartition] = []
+    if a == 1:
+        first = vs.proposer(h, 0)
+        parts.append(RoundPartition(h, 0, "propose", ((first,), tuple(sorted(set(ids) - {first})))))
+    leader, holder = vs.proposer(h, a), vs.proposer(h, a + 2)
+    rest = [i for i in ids if i not in (leader, holder)]
+    rng.shuffle(rest)
+    nil = rest[:f]
+    voters = [i for i in ids if i not in nil and i != holder]
+    rng.shuffle(voters)
+    others = [i for i in ids if i != holder]
+    unseen = rng.sample(others, f)
+    decider = rng.choice(others)
+    quiet = rng.sample([i for i in others if i != decider], f)
+    cuts = [(a, "propose", ((leader,), tuple(nil))), (a, "prevote", (tuple(voters[:f]), tuple(voters[f:]))),
+            (a + 1, "prevote", ((holder,), tuple(unseen))),
+            (a + 1, "precommit", (tuple(i for i in ids if i != decider and i not in quiet), tuple(quiet)))]
+    for r, step, groups in cuts:
+        if rng.random() < _SPLIT_KEEP:
+            parts.append(RoundPartition(h, r, step, tuple(tuple(sorted(g)) for g in groups)))
+    if rng.random() < 0.5:
+        x, y = rng.sample(ids, 2)
+        parts.append(RoundPartition(h, a + rng.randrange(3), rng.choice(STEPS), ((x,), (y,))))
+    tx = rng.choice((0, 5, 20, 50))
+    return Schedule(seed=seed, powers=tuple(powers), heights=opt.heights, tx_per_s=tx,
+                    round_partitions=_merged(parts))
+
+
+def _merged(parts: list[RoundPartition]) -> tuple[RoundPartition, ...]:
+    """One cut per (height, round, step), the first placed wins (the simulator keeps one)."""
+    seen: dict[tuple[int, int, str], RoundPartition] = {}
+    for p in parts:
+        seen.setdefault((p.height, p.round, p.step), p)
+    return tuple(sorted(seen.values(), key=lambda p: (p.height, p.round, STEPS.index(p.step))))

@@ -70,6 +70,10 @@ def candidates(s: Schedule) -> Iterator[Schedule]:
                 yield replace(s, targets=s.targets[:i] + (narrower,) + s.targets[i + 1:])
     if s.heights > 1:
         yield replace(s, heights=max(1, s.heights // 2))
+    low = min((p.height for p in parts), default=1)
+    for d in dict.fromkeys((low - 1, 1)) if low > 1 else ():  # the cuts at height 1, or one height earlier
+        yield replace(s, heights=max(1, s.heights - d),
+                      round_partitions=tuple(replace(p, height=p.height - d) for p in parts))
     fewer = _one_node_fewer(s)
     if fewer is not None:
         yield fewer
