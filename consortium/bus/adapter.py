@@ -24,6 +24,11 @@ Theory of operation
 - Good frames go to a bounded queue. When it is full the OLDEST frame is
   dropped (counted "queue_full"): consensus is driven by the newest heights and
   rounds, and timeouts plus sync recover whatever was lost.
+- A session that went deaf is ended: a node hears its own frames back (it subscribes
+  to every broadcast), so when nothing at all arrived for limits.bus_echo_silence_ms
+  after something was published, the broker no longer serves this connection (amqtt
+  0.12.1 keeps the socket of a session another connection took over open, answering
+  pings but delivering nothing): the adapter reconnects (counted in `deaf`).
 - Publishing while disconnected does not fail: the frame goes to a bounded
   outbox sent first on reconnect; when the outbox is full its OLDEST frame is
   dropped (counted in `unsent["outbox_full"]`).
@@ -38,6 +43,7 @@ import logging
 import random
 import secrets
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -49,7 +55,7 @@ import paho.mqtt.client as paho
 from consortium import codec, crypto, limits
 from consortium.bus import topics
 from consortium.codec import Envelope, Kind, Reason
-from consortium.errors import LocalError, RemoteError
+from consortium.errors import ConsortiumError, LocalError, RemoteError
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +95,19 @@ class FrameChecker:
         self.keys = keys
         self._recent: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         self.repeated = 0  # good frames seen again (delivered without a second signature check)
+
+    def check_counted(self, topic: str, payload: Any, dropped: dict[str, int]) -> Envelope | None:
+        """For readers beside the node (status reader, bus observer): the envelope of a
+        good frame; None for a cleared retained record (empty payload), our own frame, or
+        a refused one (counted in `dropped` by its reason)."""
+        if not isinstance(payload, (bytes, bytearray)) or not payload:
+            return None
+        try:
+            return self.check(topic, bytes(payload))
+        except ConsortiumError as exc:
+            reason = str(getattr(exc, "reason", "error"))
+            dropped[reason] = dropped.get(reason, 0) + 1
+            return None
 
     def check(self, topic: str, payload: bytes) -> Envelope | None:
         """The envelope of a good frame, None for our own; RemoteError(reason) otherwise."""
@@ -164,9 +183,12 @@ class BusAdapter:
 
     def __init__(self, *, host: str, port: int, chain_id: str, node_id: str | None,
                  keys: Mapping[str, bytes], username: str | None = None, password: str | None = None,
-                 frames_queued_max: int = limits.bus_frames_queued_max) -> None:
+                 frames_queued_max: int = limits.bus_frames_queued_max, client_name: str | None = None) -> None:
         assert frames_queued_max >= 1
         self.host, self.port, self.chain_id, self.node_id = host, port, chain_id, node_id
+        # MQTT client id prefix (a random suffix follows): a twin process publishes as its member
+        # (node_id) under a client id of its own, or its connection would take over the member's session
+        self.client_name = client_name or node_id or "observer"
         self._username, self._password = username, password
         self._checker = FrameChecker(chain_id, node_id, keys)
         self._frames: asyncio.Queue[Envelope] = asyncio.Queue(maxsize=frames_queued_max)
@@ -180,6 +202,9 @@ class BusAdapter:
         self.published = 0  # frames handed to the broker connection
         self.connections = 0  # successful connects so far (reconnects = connections - 1)
         self.last_error: str | None = None  # why the last connection attempt or session ended
+        self.client_id = ""  # MQTT client id of the current (or last) session
+        self.deaf = 0  # sessions ended because nothing arrived after we published (see the module doc)
+        self._unechoed_since: float | None = None  # monotonic s of the first publish since the last arrival
 
     # ------------------------------------------------------------ lifecycle
 
@@ -242,10 +267,12 @@ class BusAdapter:
         """Counters for status records and the dashboard."""
         return {"connected": self.connected, "connections": self.connections, "received": self.received,
                 "published": self.published, "pending": self.frames_pending, "outbox": len(self._outbox),
-                "repeated": self._checker.repeated, "dropped": dict(self.dropped), "unsent": dict(self.unsent)}
+                "repeated": self._checker.repeated, "dropped": dict(self.dropped), "unsent": dict(self.unsent),
+                "client_id": self.client_id, "deaf": self.deaf}
 
     def _on_raw(self, message: paho.MQTTMessage) -> None:
         """Check one raw message (paho read callback). Never raises."""
+        self._unechoed_since = None
         try:
             payload = message.payload
             env = self._checker.check(message.topic, payload if isinstance(payload, bytes) else bytes(payload))
@@ -316,6 +343,8 @@ class BusAdapter:
             self._count_unsent(PUBLISH_ERROR)
             return False
         self.published += 1
+        if self._unechoed_since is None:
+            self._unechoed_since = time.monotonic()
         return True
 
     def _buffer(self, out: _Outgoing) -> None:
@@ -348,9 +377,10 @@ class BusAdapter:
             await asyncio.sleep(_backoff_ms(failures) / 1000)
 
     async def _session(self) -> None:
+        self.client_id = f"{self.client_name}-{secrets.token_hex(4)}"  # in the status record (session-takeover)
         client = _PahoClient(
             self._on_raw, hostname=self.host, port=self.port, username=self._username,
-            password=self._password, identifier=f"{self.node_id or 'observer'}-{secrets.token_hex(4)}",
+            password=self._password, identifier=self.client_id,
             keepalive=limits.bus_keepalive_ms // 1000, clean_session=True,
             max_queued_outgoing_messages=limits.bus_client_messages_queued_max,
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],  # small frames, latency-bound
@@ -363,11 +393,35 @@ class BusAdapter:
                 self._client = client
                 self.connections += 1
                 self._up.set()
-                async for _ in client.messages:  # never yields (see _PahoClient); ends on disconnect
-                    pass
+                self._unechoed_since = None
+                reader = asyncio.ensure_future(self._read(client))
+                watchdog = asyncio.ensure_future(self._watch_deaf())
+                try:
+                    done, _ = await asyncio.wait({reader, watchdog}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for task in (reader, watchdog):
+                        task.cancel()
+                for task in done:
+                    task.result()  # the disconnect's MqttError, or the watchdog's
             finally:
                 self._client = None
                 self._up.clear()
+
+    @staticmethod
+    async def _read(client: _PahoClient) -> None:
+        async for _ in client.messages:  # never yields (see _PahoClient); ends on disconnect
+            pass
+
+    async def _watch_deaf(self) -> None:
+        """End the session when nothing arrived for bus_echo_silence_ms after we published."""
+        while True:
+            await asyncio.sleep(limits.bus_echo_silence_ms / 4000)
+            since = self._unechoed_since
+            if since is not None and time.monotonic() - since > limits.bus_echo_silence_ms / 1000:
+                self.deaf += 1
+                log.warning("bus %s: nothing arrived for %d ms after publishing (session %s taken over or "
+                            "dead); reconnecting", self.node_id, limits.bus_echo_silence_ms, self.client_id)
+                raise aiomqtt.MqttError(f"deaf session: nothing arrived for {limits.bus_echo_silence_ms} ms")
 
     async def _flush_outbox(self, client: _PahoClient) -> None:
         """Send what was published while we were away, oldest first. A frame

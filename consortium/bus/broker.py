@@ -51,6 +51,10 @@ DEFAULT_MQTT_PORT = 1883
 CLIENT_USER = "_client"
 #: The user the Shanghai broker's bridge logs into the Hong Kong broker as (bridged topology).
 BRIDGE_USER = "_bridge"
+#: The live trace's bus observer (consortium.bus.observer): reads only the broadcast
+#: proposal, prevote, precommit and status topics, writes nothing.
+OBSERVER_USER = "_observer"
+OBSERVER_FILE = "observer.json"
 
 RECORD_FILE = "broker.json"
 PID_FILE = "broker.pid"
@@ -253,6 +257,10 @@ def broker_users(home: Path, run_dir: Path, *, bridge: bool = False) -> list[Bro
     if bridge:
         username, password = bridge_credentials(run_dir, create=True)
         users.append(BrokerUser(username, password, (f"{root}/#",), (f"{root}/#",)))
+    from consortium.bus.observer import observer_filters
+
+    username, password = observer_credentials(run_dir, create=True)
+    users.append(BrokerUser(username, password, (), observer_filters(root)))
     return users
 
 
@@ -276,6 +284,11 @@ def member_topics(root: str, member: str, members: list[str],
 def client_credentials(run_dir: Path, *, create: bool = False) -> tuple[str, str]:
     """(username, password) of CLIENT_USER for this run directory."""
     return _user_credentials(run_dir / CLIENT_FILE, CLIENT_USER, create)
+
+
+def observer_credentials(run_dir: Path, *, create: bool = False) -> tuple[str, str]:
+    """(username, password) of OBSERVER_USER for this run directory (the live trace's bus observer)."""
+    return _user_credentials(run_dir / OBSERVER_FILE, OBSERVER_USER, create)
 
 
 def bridge_credentials(run_dir: Path, *, create: bool = False) -> tuple[str, str]:

@@ -14,6 +14,13 @@ the one before it), and the relay obeys commands (`consortium link ...`):
 - `heal`: forward again; every connection that lost bytes is reset first (a
   TCP stream with a hole in it is no MQTT stream any more).
 - `set`: new latency / jitter.
+- MQTT-level faults (consortium.bus.nemesis, a relay in front of one node's broker
+  connection): `rate_bps` caps the bytes per second each direction carries (a slow
+  consumer: what does not fit waits in the relay, then in the broker, TCP backpressure),
+  and with `--mqtt` the relay reads the broker-to-client direction ("b-a") as MQTT
+  packets and delivers each PUBLISH twice with probability `duplicate` (what a QoS 1
+  redelivery puts on the subscriber's socket: the same PUBLISH again, DUP set where its
+  QoS allows), counted in `duplicated`.
 
 Control is a file, so that it works across network namespaces and needs no
 port: the CLI writes RUN/link.json `{"seq": n, "mode": ..., ...}` atomically,
@@ -59,6 +66,8 @@ class LinkCommand:
     lost: str | None = None  # with cut-oneway: the direction whose bytes are lost ("a-b" or "b-a")
     latency_ms: int = limits.relay_rtt_ms_default // 2  # one way
     jitter_ms: int = limits.relay_jitter_ms_default
+    rate_bps: int = 0  # bytes per second each direction carries; 0: no limit
+    duplicate: float = 0.0  # with --mqtt: probability that a PUBLISH to the client is delivered twice
 
     @staticmethod
     def parse(data: Any) -> LinkCommand:
@@ -77,7 +86,13 @@ class LinkCommand:
         seq = data.get("seq")
         if not isinstance(seq, int) or isinstance(seq, bool):
             raise ValueError("seq is not a number")
-        return LinkCommand(seq, mode, lost if mode == "cut-oneway" else None, latency, jitter)
+        rate, dup = data.get("rate_bps", 0), data.get("duplicate", 0.0)
+        if not isinstance(rate, int) or isinstance(rate, bool) or not (
+                rate == 0 or limits.relay_rate_bps_min <= rate <= limits.relay_rate_bps_max):
+            raise ValueError(f"rate_bps {rate!r} is not 0 or {limits.relay_rate_bps_min}..{limits.relay_rate_bps_max}")
+        if not isinstance(dup, (int, float)) or isinstance(dup, bool) or not 0 <= dup <= 1:
+            raise ValueError(f"duplicate {dup!r} is not a probability 0..1")
+        return LinkCommand(seq, mode, lost if mode == "cut-oneway" else None, latency, jitter, rate, float(dup))
 
 
 @dataclass
@@ -87,6 +102,7 @@ class Counters:
     resets: int = 0
     bytes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DIRECTIONS, 0))
     lost_bytes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DIRECTIONS, 0))
+    duplicated: int = 0  # PUBLISH packets delivered twice (--mqtt, `duplicate`)
 
 
 class _Pipe:
@@ -105,6 +121,7 @@ class _Pipe:
         ready = asyncio.Event()
         sender = asyncio.create_task(self._send(queue, ready, dst))
         last_due = 0.0
+        packets = MqttFramer() if self.relay.mqtt and direction == "b-a" else None
         try:
             while True:
                 while len(queue) * limits.relay_chunk_bytes_max > limits.relay_held_bytes_max:
@@ -117,10 +134,16 @@ class _Pipe:
                     self.lost_bytes = True
                     self.relay.counters.lost_bytes[direction] += len(chunk)
                     continue
+                if packets is not None:
+                    chunk = self._duplicate(packets.feed(chunk), cmd.duplicate)
+                    if not chunk:
+                        continue
                 self.relay.counters.bytes[direction] += len(chunk)
                 delay_ms = cmd.latency_ms + (self.relay.rng.uniform(-cmd.jitter_ms, cmd.jitter_ms)
                                              if cmd.jitter_ms else 0.0)
                 last_due = max(time.monotonic() + max(delay_ms, 0.0) / 1000, last_due)  # order kept
+                if cmd.rate_bps:  # a slow link: a chunk leaves once the ones before it are through
+                    last_due += len(chunk) / cmd.rate_bps
                 queue.append((last_due, chunk))
                 ready.set()
         except (ConnectionError, OSError):
@@ -131,6 +154,17 @@ class _Pipe:
             with contextlib.suppress(asyncio.CancelledError, ConnectionError, OSError):
                 await sender
             self.close()
+
+    def _duplicate(self, packets: list[bytes], p: float) -> bytes:
+        """The packets again as bytes, each PUBLISH twice with probability p (the copy
+        with DUP set when its QoS is 1 or 2; MQTT forbids DUP on QoS 0)."""
+        out = []
+        for pkt in packets:
+            out.append(pkt)
+            if p and pkt[0] >> 4 == _PUBLISH and self.relay.rng.random() < p:
+                out.append(bytes([pkt[0] | 0x08]) + pkt[1:] if pkt[0] & 0x06 else pkt)
+                self.relay.counters.duplicated += 1
+        return b"".join(out)
 
     @staticmethod
     async def _send(queue: deque[tuple[float, bytes]], ready: asyncio.Event, dst: asyncio.StreamWriter) -> None:
@@ -154,10 +188,46 @@ class _Pipe:
         self.relay.pipes.discard(self)
 
 
+_PUBLISH = 3  # MQTT control packet type
+
+
+class MqttFramer:
+    """Cuts a byte stream into whole MQTT control packets (fixed header: type and flags,
+    then the remaining length as 1-4 bytes of 7 bits); keeps an incomplete tail."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        self.buf += chunk
+        out, i, n = [], 0, len(self.buf)
+        while n - i >= 2:
+            length, shift, j = 0, 0, i + 1
+            while j < n and shift <= 21:
+                byte = self.buf[j]
+                length |= (byte & 0x7F) << shift
+                j += 1
+                shift += 7
+                if not byte & 0x80:
+                    break
+            else:
+                if shift > 21:  # not MQTT: pass the rest through as it is
+                    out.append(bytes(self.buf[i:]))
+                    i = n
+                break  # the length is not complete yet
+            if j + length > n:
+                break
+            out.append(bytes(self.buf[i:j + length]))
+            i = j + length
+        del self.buf[:i]
+        return out
+
+
 class Relay:
     """The relay process's state: connections, command in force, counters."""
 
-    def __init__(self, target: tuple[str, int], run_dir: Path, seed: int | None) -> None:
+    def __init__(self, target: tuple[str, int], run_dir: Path, seed: int | None, mqtt: bool = False) -> None:
+        self.mqtt = mqtt  # frame the b-a direction as MQTT packets (duplication)
         self.target = target
         self.run_dir = run_dir
         self.rng = random.Random(seed)
@@ -197,6 +267,7 @@ class Relay:
     def state(self) -> dict[str, Any]:
         return {"seq": self.command.seq, "mode": self.command.mode, "lost": self.command.lost,
                 "latency_ms": self.command.latency_ms, "jitter_ms": self.command.jitter_ms,
+                "rate_bps": self.command.rate_bps, "duplicate": self.command.duplicate,
                 "open": len(self.pipes), **asdict(self.counters), "pid": os.getpid(),
                 "time_ms": time.time_ns() // 1_000_000}
 
@@ -229,7 +300,8 @@ class Relay:
 
 
 def write_command(run_dir: Path, mode: Mode, *, lost: str | None = None, latency_ms: int | None = None,
-                  jitter_ms: int | None = None, wait: bool = True) -> dict[str, Any]:
+                  jitter_ms: int | None = None, wait: bool = True, rate_bps: int | None = None,
+                  duplicate: float | None = None) -> dict[str, Any]:
     """Ask the relay of RUN to cut / heal / cut one way / change latency; wait until it
     applied it (its state file shows the new seq) and return that state. Latency and
     jitter not given stay as they are."""
@@ -243,7 +315,9 @@ def write_command(run_dir: Path, mode: Mode, *, lost: str | None = None, latency
     seq = int(current["seq"]) + 1
     data = {"seq": seq, "mode": mode, "lost": lost,
             "latency_ms": current["latency_ms"] if latency_ms is None else latency_ms,
-            "jitter_ms": current["jitter_ms"] if jitter_ms is None else jitter_ms}
+            "jitter_ms": current["jitter_ms"] if jitter_ms is None else jitter_ms,
+            "rate_bps": current.get("rate_bps", 0) if rate_bps is None else rate_bps,
+            "duplicate": current.get("duplicate", 0.0) if duplicate is None else duplicate}
     try:
         LinkCommand.parse(data)
     except ValueError as exc:
@@ -292,7 +366,7 @@ def is_relay(pid: int) -> bool:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    relay = Relay((args.target_host, args.target_port), args.run_dir, args.seed)
+    relay = Relay((args.target_host, args.target_port), args.run_dir, args.seed, mqtt=args.mqtt)
     relay.command = LinkCommand(0, "up", None, args.latency_ms, args.jitter_ms)
     (args.run_dir / CONTROL_FILE).unlink(missing_ok=True)  # a command of an earlier run is not ours
     relay.write_state()
@@ -333,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jitter-ms", type=int, default=limits.relay_jitter_ms_default)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--parent-pid", type=int, default=None)
+    p.add_argument("--mqtt", action="store_true", help="read the target-to-client direction as MQTT packets "
+                   "(needed for `duplicate`)")
     args = p.parse_args(argv)
     args.listen_host, args.listen_port = args.listen
     args.target_host, args.target_port = args.target

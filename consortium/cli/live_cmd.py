@@ -45,9 +45,18 @@ def up(
     detach: Annotated[bool, typer.Option(help="Return once every node reports a status; stop with `consortium down`.")] = False,
     only: Annotated[Optional[list[str]], typer.Option(
         help="Start just this member (repeatable) against the running broker, e.g. to restart a crashed node.")] = None,
+    twin: Annotated[Optional[list[str]], typer.Option(
+        help="Also start a twin of this validator (repeatable; Twins): a second process under its key with its "
+             "own store HOME/nodes/ID~twin; at most f of the voting power unless --beyond-f.")] = None,
+    beyond_f: Annotated[bool, typer.Option(
+        "--beyond-f", help="Allow twins holding more than f of the voting power (safety is then not promised).")
+                        ] = False,
     port: Annotated[Optional[int], typer.Option(help="Port of a broker started here (default: a free one).")] = None,
     block_interval_ms: Annotated[Optional[int], typer.Option(
         help="Local pause between heights in ms (default: the genesis value).")] = None,
+    record: Annotated[bool, typer.Option(
+        "--record", help="Each node logs its replica's inputs to HOME/nodes/ID/inputs.log (appended across "
+                         "restarts) for `consortium replay-node`.")] = False,
     wait_s: Annotated[float, typer.Option(
         help="With --detach: how long to wait for the nodes' status.")] = limits.nodes_ready_wait_ms / 1000,
     json_out: Annotated[bool, typer.Option("--json", help="With --detach: print what was started as JSON.")] = False,
@@ -56,7 +65,7 @@ def up(
     from consortium.bus import bridge
     from consortium.bus import broker as brokers
     from consortium.home import load_genesis
-    from consortium.node import launch
+    from consortium.node import launch, twins
 
     bridge.check_topology(topology)
     if topology == "bridged" and broker not in (None, "mosquitto"):
@@ -66,6 +75,9 @@ def up(
     genesis = load_genesis(home)
     members = [m.id for m in genesis.members]
     ids = _chosen(members, only)
+    doubled = twins.check_twins(twin or [], genesis, beyond_f=beyond_f, where="--twin")
+    ids = [i for m in ids for i in (m, *([twins.twin_instance(m)] if m in doubled else []))]  # twin after member
+    ids += [twins.twin_instance(t) for t in doubled if t not in ids]  # --only others: the twin alone
     rd = launch.run_dir(home)
     running = launch.recorded_nodes(rd)
     already = sorted(set(ids) & set(running))
@@ -85,10 +97,10 @@ def up(
     started: dict[str, Any] = {}
     try:
         for ident in ids:  # one by one, so that a failure still stops the ones already started
-            side = str(genesis.member(ident).jurisdiction)  # type: ignore[union-attr]
+            side = str(genesis.member(twins.member_of(ident)).jurisdiction)  # type: ignore[union-attr]
             started.update({ident: launch.start_node(home, ident, urls.get(side, handle.url), detach=detach,
                                                      block_interval_ms=block_interval_ms,
-                                                     netns=spaces.get(side))})
+                                                     netns=spaces.get(side), record=record)})
             time.sleep(limits.node_start_gap_ms / 1000)
         if detach:
             # a node that cannot start (a damaged store) must not take the healthy ones down with it
@@ -159,9 +171,11 @@ def _print_started(handle: Any, started: Mapping[str, Any], records: Mapping[str
                    failed: Mapping[str, str]) -> None:
     """What runs now; a node that failed to start gets one warning line (and "failed" in JSON)."""
     from consortium.client.status import agreement
+    from consortium.node import twins
 
     out = {"broker": {"kind": handle.kind, "url": handle.url, "pid": handle.pid},
-           "nodes": {i: n.pid for i, n in started.items()}, "failed": dict(failed), "summary": agreement(records)}
+           "nodes": {i: n.pid for i, n in started.items()}, "failed": dict(failed),
+           "summary": agreement({i: r for i, r in records.items() if not twins.is_twin(i)})}  # members only
     if hasattr(handle, "describe"):  # bridged: both brokers and the link relay
         out["topology"] = handle.describe()
     for ident, why in failed.items():
@@ -258,12 +272,33 @@ def status(
     if not records:
         raise UserError("no status records on the broker (is the consortium up?)")
     summary = agreement(records)
+    twin_records = _twin_status(home)
     if json_out:
-        emit_json({"nodes": {n: s.to_dict() for n, s in sorted(records.items())}, "summary": summary})
+        emit_json({"nodes": {n: s.to_dict() for n, s in sorted(records.items())}, "summary": summary,
+                   "twins": twin_records})
         return
     out = console if console.is_terminal else Console(width=160)  # a pipe: no 80-column squeeze
     out.print(dashboard_table(records, [m.id for m in ep.genesis.members], width=out.width))
     out.print(_summary_line(summary))
+    for ident, t in twin_records.items():
+        out.print(f"twin {ident}: {t['state']}, pid {t.get('pid')}, height {t['height']}, round {t['round']}, "
+                  f"root {str(t.get('state_root', ''))[:16]}, evidence seen {t.get('evidence', 0)}", highlight=False)
+
+
+def _twin_status(home: Path) -> dict[str, Any]:
+    """The status files of the twin processes recorded in HOME/run (a twin publishes no
+    status record: node/twins.py), with the computed state (`stale` for a dead one)."""
+    from consortium.node import launch, twins
+    from consortium.node.status import Status
+
+    rd = launch.run_dir(home)
+    out: dict[str, Any] = {}
+    for ident in sorted(launch.load_records(rd).get("nodes", {})):
+        rec = twins.read_status(rd, ident) if twins.is_twin(ident) else None
+        if rec is not None:
+            info = {k: v for k, v in rec.items() if k not in ("height", "round")}
+            out[ident] = Status(ident, int(rec.get("height", 0)), int(rec.get("round", 0)), info).to_dict()
+    return out
 
 
 @app.command()
@@ -458,14 +493,28 @@ def broker_status(
 @broker_app.command("restart")
 def broker_restart(
     home: Annotated[Path, typer.Option(help="Consortium home directory.")] = DEFAULT_HOME,
+    jurisdiction: Annotated[str, typer.Option(
+        help="Bridged topology: whose broker, CN-SH (the recorded one) or HK (sh, hk for short).")] = "CN-SH",
     json_out: Annotated[bool, typer.Option("--json", help="Print the new broker record as JSON.")] = False,
 ) -> None:
     """Start the recorded broker again on the same host, port and kind (e.g. after it
-    crashed while the nodes run: they reconnect by themselves); a running one is stopped first."""
+    crashed while the nodes run: they reconnect by themselves); a running one is stopped first.
+    Bridged: `--jurisdiction HK` restarts the Hong Kong broker (the bridge reconnects through the link)."""
+    from consortium.bus import bridge
     from consortium.bus import broker as brokers
     from consortium.node import launch
+    from consortium.scenario.schema import BROKER_NAMES
 
-    handle = brokers.restart_recorded(home, launch.run_dir(home))
+    side = BROKER_NAMES.get(jurisdiction.lower())
+    if side is None:
+        raise UserError(f"--jurisdiction: {jurisdiction!r} is not CN-SH or HK")
+    rd = launch.run_dir(home)
+    if side != bridge.PRIMARY:
+        if bridge.load_topology(rd) is None:
+            raise UserError(f"--jurisdiction {side}: {home} runs no bridged consortium (one broker serves both "
+                            "jurisdictions: leave --jurisdiction out)")
+        rd = bridge.far_run_dir(rd, side)
+    handle = brokers.restart_recorded(home, rd)
     out = {"kind": handle.kind, "url": handle.url, "host": handle.host, "port": handle.port, "pid": handle.pid}
     if json_out:
         emit_json(out)

@@ -14,6 +14,7 @@ from rich.table import Table
 from consortium import scenario
 from consortium.cli.app import app, console, emit_json, err_console
 from consortium.config import shipped_dir
+from consortium.errors import UserError
 from consortium.scenario.runner import ScenarioResult
 
 
@@ -24,16 +25,34 @@ def run_cmd(
     live: Annotated[bool, typer.Option(help="Run on live node processes over MQTT instead of the simulator.")] = False,
     broker: Annotated[str, typer.Option(help="With --live: embedded, mosquitto or mqtt://host:port.")] = "embedded",
     home: Annotated[Optional[Path], typer.Option(help="With --live: consortium home (default: a fresh temp dir).")] = None,
+    topology: Annotated[Optional[str], typer.Option(
+        help="With --live: single (one broker) or bridged (a Shanghai and a Hong Kong broker joined by the link "
+             "relay); overrides the scenario's [live] topology.")] = None,
     seed: Annotated[Optional[int], typer.Option(min=0, help="Seed >= 0 (default: the scenario's own).")] = None,
     trace: Annotated[Optional[Path], typer.Option(help="Write a JSON-lines trace here.")] = None,
     report: Annotated[Optional[Path], typer.Option(help="Write an HTML report of the run here (docs/REPORTS.md).")
                       ] = None,
+    record: Annotated[bool, typer.Option(
+        help="With --live: every node logs its inputs to HOME/nodes/<id>/inputs.log for `consortium replay-node` "
+             "(a temporary home is kept; also [live] record = true).")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Replay a scenario; exit 0 only if every expectation is met."""
+    if topology is not None:
+        from consortium.bus.bridge import check_topology
+
+        check_topology(topology)
+        if not live:
+            raise UserError("--topology applies to live runs only (add --live)")
     sc = scenario.load(path)
     backend = "live" if live else "sim"
     live_opts: dict[str, Any] = {"broker": broker, "home": home} if live else {}
+    if topology is not None:
+        live_opts["topology"] = topology
+    if record:  # node/record.py
+        if not live:
+            raise UserError("--record applies to live runs only (add --live)")
+        live_opts["record"] = True
     with tempfile.TemporaryDirectory(prefix="consortium-run-") as tmp:
         trace_path = trace if trace is not None or report is None else Path(tmp) / "trace.jsonl"
         result = _with_progress(lambda cb: scenario.runner.run(sc, backend=backend, seed=seed, trace=trace_path,
@@ -43,6 +62,9 @@ def run_cmd(
             emit_json(result.to_dict())
         else:
             print_result(result, sc.description)
+        if live and (record or sc.live.get("record")) and result.checks.get("home"):
+            logs = f"{result.checks['home']}/nodes/*/inputs.log"
+            err_console.print(f"input logs: {logs} (check them: consortium replay-node {logs})", highlight=False)
         if report is not None and trace_path is not None:
             from consortium import report as rep
 

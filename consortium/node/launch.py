@@ -30,6 +30,8 @@ from consortium import limits, proc
 from consortium.bus.broker import netns_exec
 from consortium.bus.endpoint import Endpoint, check_broker, endpoint
 from consortium.errors import UserError
+from consortium.node import twins
+from consortium.node.record import RECORD_ENV
 from consortium.node.runtime import BLOCK_INTERVAL_ENV
 from consortium.node.status import Status, StatusWatcher
 
@@ -58,8 +60,9 @@ def run_dir(home: Path) -> Path:
 
 def node_command(home: Path, node_id: str, broker_url: str, *, parent_pid: int | None = None,
                  log_level: str = "info", profile: Path | None = None) -> list[str]:
-    cmd = [sys.executable, "-m", "consortium", "node", "--home", str(home), "--id", node_id,
-           "--broker", broker_url, "--log-level", log_level]
+    """The command of node instance `node_id` (a member id, or a twin's `V~twin`: `--id V --twin`)."""
+    cmd = [sys.executable, "-m", "consortium", "node", "--home", str(home), "--id", twins.member_of(node_id),
+           "--broker", broker_url, "--log-level", log_level, *(["--twin"] if twins.is_twin(node_id) else [])]
     if parent_pid is not None:
         cmd += ["--parent-pid", str(parent_pid)]
     if profile is not None:
@@ -69,8 +72,9 @@ def node_command(home: Path, node_id: str, broker_url: str, *, parent_pid: int |
 
 def start_node(home: Path, node_id: str, broker_url: str, *, detach: bool,
                block_interval_ms: int | None = None, log_level: str = "info",
-               profile: bool = False, netns: str | None = None) -> NodeProcess:
-    """Start one node process and record it in HOME/run (with `profile`, the node
+               profile: bool = False, netns: str | None = None, record: bool = False) -> NodeProcess:
+    """Start one node process and record it in HOME/run (`node_id` may be a twin instance,
+    `V~twin`: node/twins.py; with `profile`, the node
     writes cProfile stats to HOME/run/<id>.prof when it stops; with `netns`, it
     runs inside that network namespace: the bridged topology's multi-host placement)."""
     rd = run_dir(home)
@@ -78,6 +82,8 @@ def start_node(home: Path, node_id: str, broker_url: str, *, detach: bool,
     env = dict(os.environ)
     if block_interval_ms is not None:
         env[BLOCK_INTERVAL_ENV] = str(block_interval_ms)
+    if record:  # the node logs its replica's inputs to HOME/nodes/<id>/inputs.log (node/record.py)
+        env[RECORD_ENV] = "1"
     log = rd / f"{node_id}.log"
     cmd = node_command(home, node_id, broker_url, parent_pid=None if detach else os.getpid(),
                        log_level=log_level, profile=rd / f"{node_id}.prof" if profile else None)
@@ -92,7 +98,8 @@ def start_node(home: Path, node_id: str, broker_url: str, *, detach: bool,
 
 
 def start_nodes(home: Path, ids: list[str], broker_url: str, *, detach: bool,
-                block_interval_ms: int | None = None, profile: bool = False) -> dict[str, NodeProcess]:
+                block_interval_ms: int | None = None, profile: bool = False,
+                record: bool = False) -> dict[str, NodeProcess]:
     """Start several nodes, `limits.node_start_gap_ms` apart: amqtt 0.12 can break a client
     session that connects while another client subscribes (a race in its
     retained-message replay); the broken node only recovers after aiomqtt's 10 s
@@ -102,7 +109,7 @@ def start_nodes(home: Path, ids: list[str], broker_url: str, *, detach: bool,
         if i:
             time.sleep(limits.node_start_gap_ms / 1000)
         started[ident] = start_node(home, ident, broker_url, detach=detach, block_interval_ms=block_interval_ms,
-                                    profile=profile)
+                                    profile=profile, record=record)
     return started
 
 
@@ -133,11 +140,13 @@ def recorded_nodes(rd: Path) -> dict[str, int]:
 
 
 def is_node_process(pid: int, node_id: str) -> bool:
-    """True if `pid` is alive and runs `consortium node ... --id node_id`."""
+    """True if `pid` is alive and runs `consortium node ... --id node_id` (a twin instance
+    `V~twin`: `--id V --twin`; a member's own process has no `--twin`)."""
     args = proc.cmdline(pid)
     if not args or proc.proc_state(pid) in (None, "Z"):
         return False
-    return b"consortium" in b" ".join(args) and b"node" in args and node_id.encode() in args
+    return (b"consortium" in b" ".join(args) and b"node" in args and twins.member_of(node_id).encode() in args
+            and (b"--twin" in args) == twins.is_twin(node_id))
 
 
 def kill_node(home: Path, node_id: str, sig: signal.Signals = signal.SIGKILL) -> bool:
@@ -195,6 +204,18 @@ def wait_started(home: Path, url: str, started: Mapping[str, NodeProcess],
     return asyncio.run(_wait_ready(endpoint(home, url), started, wait_s, run_dir(home), tolerate_exits=True))
 
 
+def _twins_ready(rd: Path, started: Mapping[str, NodeProcess]) -> dict[str, Status]:
+    """Twin instances that wrote a running status file from their very process (a twin
+    publishes no status record: node/twins.py)."""
+    out = {}
+    for ident, node in started.items():
+        rec = twins.read_status(rd, ident) if twins.is_twin(ident) else None
+        if rec is not None and rec.get("pid") == node.pid and rec.get("state") == "running":
+            info = {k: v for k, v in rec.items() if k not in ("height", "round")}
+            out[ident] = Status(ident, int(rec.get("height", 0)), int(rec.get("round", 0)), info)
+    return out
+
+
 def exit_reason(log: Path) -> str:
     """Why a node exited: the last `error:` line of its log (the CLI's one-line
     refusal), else the log's last lines."""
@@ -215,6 +236,7 @@ async def _wait_ready(ep: Endpoint, started: Mapping[str, NodeProcess], wait_s: 
             # a retained record may be from an earlier run: only this pid's count
             fresh = {i: s for i, s in watcher.records.items()
                      if i in started and s.info.get("pid") == started[i].pid and s.state == "running"}
+            fresh.update(_twins_ready(rd, started))
             for ident, node in started.items():
                 if ident not in fresh and ident not in failed and not node.alive():
                     failed[ident] = f"exited (code {node.exit_code()}): {exit_reason(node.log)}"

@@ -37,6 +37,7 @@ import collections
 import contextlib
 import gc
 import heapq
+import json
 import logging
 import os
 import signal
@@ -45,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from consortium import codec, crypto, limits
+from consortium import codec, crypto, limits, proc
 from consortium.bus.adapter import BusAdapter
 from consortium.bus.endpoint import broker_address
 from consortium.codec import Envelope, Kind
@@ -56,9 +57,11 @@ from consortium.consensus.validators import Validator, ValidatorSet
 from consortium.errors import UserError
 from consortium.genesis import Genesis
 from consortium.home import load_credentials, load_genesis, load_key
+from consortium.node import twins
 from consortium.node.clock import ClockFile
 from consortium.node.livestore import LiveStore
 from consortium.node.netfilter import FilterFile, filter_path
+from consortium.node.record import RECORD_ENV, BootInfo, Header, InputLog, log_path
 from consortium.store.sqlite import StoreDamaged
 
 log = logging.getLogger(__name__)
@@ -112,6 +115,8 @@ class NodeOptions:
     broker: str | None = None  # mqtt://host:port; None: the broker recorded in HOME/run
     parent_pid: int | None = None  # stop when this process is gone (set by `consortium up`)
     block_interval_ms: int | None = None  # local override of the genesis pause between heights
+    record: bool | None = None  # log every replica input to HOME/nodes/<id>/inputs.log; None: $CONSORTIUM_RECORD
+    twin: bool = False  # the validator's second process under its key (node/twins.py): own store, no status record
 
 
 def validator_set(genesis: Genesis) -> ValidatorSet:
@@ -144,11 +149,16 @@ class NodeRuntime:
         if self.genesis.member(self.id) is None:
             raise UserError(f"{self.id!r} is not a member of chain {self.genesis.chain_id} (see genesis.json)")
         self.chain = self.genesis.chain_id
+        self.instance = twins.twin_instance(self.id) if opts.twin else self.id  # files, logs, client id
+        if opts.twin:
+            twins.check_twins([self.id], self.genesis, beyond_f=True, where=f"--twin {self.id}")
+        self._skew_ms = limits.live_twin_skew_ms if opts.twin else 0
         self.signer = crypto.Signer(load_key(opts.home, self.id, self.genesis))
         self.host, self.port = broker_address(opts.home, opts.broker)
-        self.store = LiveStore.open_for(opts.home, self.id, self.genesis)
+        self.store = LiveStore.open_for(opts.home, self.instance, self.genesis)
         try:
             self.replica = self._boot()
+            self.recorder = self._open_recorder()
         except BaseException:
             self.store.close()
             raise
@@ -178,6 +188,7 @@ class NodeRuntime:
         self._commits: collections.deque[tuple[float, int]] = collections.deque()
         self.txs_committed = 0
         self.filtered: dict[str, int] = {}
+        self.filtered_kinds: dict[str, int] = {}  # frames the network filter dropped (blocked, lost, overflow), by kind
         self.errors: dict[str, int] = {}
         self._refusals_since, self._refusals_sent = 0.0, 0  # TX_REFUSED frames sent in the current second
         self.evidence = 0
@@ -202,6 +213,23 @@ class NodeRuntime:
                  last.block.height if last else 0, self.snapshot_height, (time.perf_counter() - t0) * 1000,
                  self.ledger.state_root().hex()[:16])
         return replica
+
+    def _open_recorder(self) -> InputLog | None:
+        """The input log (node/record.py) when recording is on: option, else $CONSORTIUM_RECORD."""
+        on = self.opts.record if self.opts.record is not None else os.environ.get(RECORD_ENV) == "1"
+        if not on:
+            return None
+        header = Header(self.chain, self.id, self.genesis.digest())
+        return InputLog(log_path(self.opts.home, self.instance), header)  # a twin: HOME/nodes/ID~twin/
+
+    def _record_boot(self) -> None:
+        """The state the replica starts from, as the log's boot record (just before Start)."""
+        if self.recorder is None:
+            return
+        r = self.replica
+        self.recorder.boot(BootInfo(
+            self.recorder.next_seq, self.ledger.height, self.ledger.state_root(), self.snapshot_height, r.last,
+            r.guard, r.follow_to, dict(r.params), os.getpid(), now_ms()))
 
     def _replica(self, restored: Restored) -> Replica:
         return Replica(
@@ -267,7 +295,7 @@ class NodeRuntime:
         user = cred.get("username") if isinstance(cred, dict) else None
         password = cred.get("password") if isinstance(cred, dict) else None
         return BusAdapter(host=self.host, port=self.port, chain_id=self.chain, node_id=self.id,
-                          keys=self.genesis.keys(), username=user, password=password)
+                          keys=self.genesis.keys(), username=user, password=password, client_name=self.instance)
 
     # ------------------------------------------------------------ life cycle
 
@@ -289,6 +317,7 @@ class NodeRuntime:
                 helpers = [asyncio.create_task(self._status_loop()), asyncio.create_task(self._filter_loop())]
                 if self.opts.parent_pid is not None:
                     helpers.append(asyncio.create_task(self._watch_parent(self.opts.parent_pid)))
+                self._record_boot()
                 await self._step(ev.Start(self.ledger_now()))
                 await self._main_loop()
                 await self._publish_status(state="stopped")
@@ -300,6 +329,8 @@ class NodeRuntime:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             self.store.close()
+            if self.recorder is not None:
+                self.recorder.close()
             log.info("%s: stopped at height %d; gc %s, errors %s, dropped %s, counters %s", self.id,
                      self.replica.height - 1, self.gc.to_dict(), self.errors, self.bus.dropped,
                      self.replica.counters)
@@ -398,10 +429,12 @@ class NodeRuntime:
             verdict = self.filter.verdict(env.sender)
             if verdict is not None:
                 self.filtered[verdict] = self.filtered.get(verdict, 0) + 1
+                self.filtered_kinds[env.kind] = self.filtered_kinds.get(env.kind, 0) + 1
                 return
             if f.delay_ms > 0:
                 if len(self._delayed) >= limits.delayed_frames_max:
                     self.filtered["delay_overflow"] = self.filtered.get("delay_overflow", 0) + 1
+                    self.filtered_kinds[env.kind] = self.filtered_kinds.get(env.kind, 0) + 1
                     return
                 self._seq += 1
                 heapq.heappush(self._delayed, (mono_ms() + f.delay_ms, self._seq, env))
@@ -412,11 +445,7 @@ class NodeRuntime:
     async def _deliver(self, env: Envelope) -> None:
         if env.kind == Kind.STATUS:
             if self.genesis.member(env.sender) is not None:  # a party's "status" means nothing
-                self._peer_heights[env.sender] = env.body["height"]
-                info = env.body["info"]  # a map (codec schema); its values are the peer's word
-                t = info.get("time_ms")
-                self._peer_status[env.sender] = (env.body["height"], str(info.get("state", "")),
-                                                 t if isinstance(t, int) else 0)
+                self._note_status(env.sender, env.body)
             return
         if env.kind == Kind.SYNC_REQUEST:
             await self._serve_sync(env)
@@ -427,6 +456,20 @@ class NodeRuntime:
             self._admit.extend((tx, env.sender) for tx in env.body["txs"])
             return
         await self._step(ev.Received(env, self.ledger_now()))
+
+    def _note_status(self, sender: str, body: dict[str, Any]) -> None:
+        """A peer's status record, unless it is older than the one we hold: a stale
+        retained record replayed on the broker (or a QoS 1 copy arriving late) must
+        not lower our view of the peer's height (counted as stale_status)."""
+        info = body["info"]  # a map (codec schema); its values are the peer's word
+        t = info.get("time_ms")
+        t = t if isinstance(t, int) else 0
+        held = self._peer_status.get(sender)
+        if held is not None and t < held[2]:
+            self._count_error("stale_status")
+            return
+        self._peer_heights[sender] = body["height"]
+        self._peer_status[sender] = (body["height"], str(info.get("state", "")), t)
 
     async def _admit_one(self, tx: bytes, sender: str) -> None:
         """One tx into the mempool (Ledger.check_tx: decode, signature, nonce, role;
@@ -465,13 +508,19 @@ class NodeRuntime:
         await self.bus.publish_envelope(refusal, to=to)
 
     async def _step(self, event: ev.Event) -> None:
+        if self.recorder is not None:  # before the step: replay-node re-runs exactly this
+            self.recorder.event(event)
         try:
             actions = self.replica.step(event)
         except Exception:  # a replica bug must not let a peer's frame stop this node
+            if self.recorder is not None:
+                self.recorder.outputs(None)
             n = self._count_error("replica")
             if n & (n - 1) == 0:
                 log.exception("%s: replica raised on %s (#%d)", self.id, type(event).__name__, n)
             return
+        if self.recorder is not None:
+            self.recorder.outputs(actions)
         await self._carry_out(actions)
         if self.replica.lost is not None:
             self._report_lost()
@@ -524,6 +573,8 @@ class NodeRuntime:
             snapshot = self.ledger.snapshot()
         t1 = time.perf_counter()
         await self._in_thread(self.store.commit, c, snapshot)
+        if self.recorder is not None:
+            self.recorder.commit(height, c.block.id, c.state_root)
         if snapshot is not None:
             self.snapshot_height = height
             log.info("%s: snapshot at height %d: %.1f MB, %.0f ms to take, %.0f ms to store", self.id, height,
@@ -587,17 +638,22 @@ class NodeRuntime:
             "dropped": {str(k): v for k, v in sorted(bus["dropped"].items())},
             "unsent": {str(k): v for k, v in sorted(bus["unsent"].items())},
             "filtered": dict(sorted(self.filtered.items())), "filter": _filter_info(self.filter),
+            "filtered_kinds": {str(k): v for k, v in sorted(self.filtered_kinds.items())},
             "errors": dict(sorted(self.errors.items())), "evidence": self.evidence,
             "counters": {str(k): v for k, v in r["counters"].items()},
             "bus": {"connected": bus["connected"], "connections": bus["connections"], "received": bus["received"],
                     "published": bus["published"], "pending": bus["pending"], "outbox": bus["outbox"],
-                    "repeated": bus["repeated"]},
+                    "repeated": bus["repeated"], "client_id": bus["client_id"], "deaf": bus["deaf"]},
             "snapshot_height": self.snapshot_height, "gc": self.gc.to_dict(), "follow_to": self.replica.follow_to,
         }
 
     async def _publish_status(self, state: str = "running") -> None:
-        body = {"height": self.replica.height - 1, "round": self.replica.round,
-                "info": self.status_info(state)}
+        info = self.status_info(state)
+        body = {"height": self.replica.height - 1, "round": self.replica.round, "info": info}
+        if self.opts.twin:  # the member's retained record is its first process's: the twin's goes to a file
+            proc.write_atomic(twins.status_path(self.opts.home / "run", self.instance),
+                              json.dumps({"height": body["height"], "round": body["round"], **info}) + "\n")
+            return
         env = codec.seal_envelope(self.chain, self.id, Kind.STATUS, body, self.signer)
         await self.bus.publish_envelope(env, retain=True)
 
@@ -619,7 +675,7 @@ class NodeRuntime:
     def ledger_now(self) -> int:
         """The consortium clock (bus/clock.py): wall clock plus the run's offset.
         Only the times handed to the replica use it; timers stay monotonic."""
-        return now_ms() + self.clock.offset_ms
+        return now_ms() + self.clock.offset_ms + self._skew_ms
 
     async def _filter_loop(self) -> None:
         while True:

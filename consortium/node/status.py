@@ -24,7 +24,6 @@ from consortium.bus import topics
 from consortium.bus.adapter import FrameChecker
 from consortium.bus.endpoint import Endpoint, mqtt_client
 from consortium.codec import Kind
-from consortium.errors import ConsortiumError
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +79,7 @@ class StatusWatcher:
             await asyncio.sleep(limits.status_reconnect_ms / 1000)
 
     def _on_message(self, topic: str, payload: Any) -> None:
-        if not isinstance(payload, (bytes, bytearray)) or not payload:
-            return  # a cleared retained record
-        try:
-            env = self._checker.check(topic, bytes(payload))
-        except ConsortiumError as exc:
-            reason = str(getattr(exc, "reason", "error"))
-            self.dropped[reason] = self.dropped.get(reason, 0) + 1
-            return
+        env = self._checker.check_counted(topic, payload, self.dropped)
         if env is None or env.kind != Kind.STATUS:
             return
         b = env.body

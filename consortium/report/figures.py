@@ -137,6 +137,7 @@ def timeline(trace: Trace) -> Any:
     segs: dict[str, tuple[list[Any], list[Any], list[Any]]] = {k: ([], [], []) for k in STEP_COLOURS}
     ticks: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
     detailed = len(trace["node_step"]) <= limits.report_step_hover_max  # else hover on the commit ticks only
+    binned = len(trace["node_step"]) >= limits.report_lanes_binned_steps_min  # a long run: lanes as an image
     for node, steps in per_node.items():
         if node not in lane:
             continue
@@ -155,12 +156,18 @@ def timeline(trace: Trace) -> Any:
                 ticks[0].extend([t0, t0, None])
                 ticks[1].extend([y - 0.38, y + 0.38, None])
                 ticks[2].extend([text, None, None])
+    if binned:
+        _binned_lanes(fig, per_node, lane, heights)
+        segs = {k: ([], [], []) for k in segs}  # the legend's colours only
+        ticks = ([], [], [])
     for step, (xs, ys, hs) in segs.items():
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=STEP_NAMES[step], line={"color": STEP_COLOURS[step], "width": 9},
                                  hovertext=hs or None, hoverinfo="text" if hs else "skip", legendgroup="steps"),
                       row=1, col=1)
-    fig.add_trace(go.Scatter(x=ticks[0], y=ticks[1], mode="lines", name="commit (height decided)",
-                             line={"color": "#222", "width": 1.5}, hovertext=ticks[2], hoverinfo="text"), row=1, col=1)
+    if not binned:
+        fig.add_trace(go.Scatter(x=ticks[0], y=ticks[1], mode="lines", name="commit (height decided)",
+                                 line={"color": "#222", "width": 1.5}, hovertext=ticks[2], hoverinfo="text"),
+                      row=1, col=1)
     tos = trace["timeout"]
     fig.add_trace(go.Scatter(x=[s(t["t_ms"]) for t in tos], y=[lane.get(t["node"], -1) for t in tos],
                              mode="markers", name="timeout", marker={"symbol": "x-thin", "size": 9, "color": "#d62728",
@@ -200,6 +207,47 @@ def timeline(trace: Trace) -> Any:
                      row=2, col=1, showgrid=True, gridcolor="#eee")
     fig.update_xaxes(showgrid=True, gridcolor="#eee", row=1, col=1)
     return fig
+
+
+def _binned_lanes(fig: Any, per_node: dict[str, list[dict[str, Any]]], lane: dict[str, int],
+                  heights: dict[int, dict[str, Any]]) -> None:
+    """The lanes of a long run as one heatmap (an image: ~0.2 s to draw where ~90k SVG line
+    points take ~3 s): per validator, time bins of at least limits.report_lane_bin_ms_min
+    (at most limits.report_lane_bins_max of them) coloured by the step the validator is in
+    at the bin's start, black where it committed; one hover mark per decided height."""
+    import bisect
+
+    import plotly.graph_objects as go
+
+    times = [st["t_ms"] for steps in per_node.values() for st in steps]
+    lo, hi = min(times, default=0), max(times, default=0)
+    bin_ms = max(limits.report_lane_bin_ms_min, (hi - lo) / limits.report_lane_bins_max)
+    n = int((hi - lo) / bin_ms) + 1
+    code = {k: i for i, k in enumerate(STEP_COLOURS)}  # propose 0 ... commit 3; 4: a commit in the bin
+    z: list[list[int | None]] = [[None] * n for _ in lane]
+    for node, steps in per_node.items():
+        if node not in lane:
+            continue
+        row, at = z[lane[node]], [st["t_ms"] for st in steps]  # sorted by the caller
+        for i in range(n):
+            j = bisect.bisect_right(at, lo + i * bin_ms) - 1
+            row[i] = code[steps[j]["step"]] if j >= 0 else None
+        for st in steps:
+            if st["step"] == "commit":
+                row[min(n - 1, int((st["t_ms"] - lo) / bin_ms))] = len(code)
+    colours = [*STEP_COLOURS.values(), "#222"]
+    scale = [[edge, c] for i, c in enumerate(colours) for edge in (i / len(colours), (i + 1) / len(colours))]
+    fig.add_trace(go.Heatmap(z=z, x0=s(lo + bin_ms / 2), dx=bin_ms / 1000, y=list(range(len(lane))), zmin=-0.5,
+                             zmax=len(colours) - 0.5, colorscale=scale, showscale=False, ygap=8, hoverinfo="skip",
+                             name=f"lanes ({bin_ms:.0f} ms bins)"), row=1, col=1)
+    blocks = sorted(heights.values(), key=lambda b: b["height"])
+    decided = [b for b in blocks if b.get("decided_ms") is not None and b.get("proposer") in lane]
+    fig.add_trace(go.Scatter(x=[s(b["decided_ms"]) for b in decided], y=[lane[b["proposer"]] for b in decided],
+                             mode="markers", name="commit (height decided)",
+                             marker={"symbol": "line-ns-open", "size": 14, "color": "#222", "line": {"width": 1.5}},
+                             hovertext=[f"height {b['height']} decided at {s(b['decided_ms'])} s, round {b.get('round')}, "
+                                        f"proposer {b['proposer']}, {b.get('txs', 0)} txs" for b in decided],
+                             hoverinfo="text"), row=1, col=1)
 
 
 def _business(fig: Any, trace: Trace, heights: dict[int, dict[str, Any]], shapes: list[dict[str, Any]]) -> None:
@@ -273,9 +321,24 @@ def sequence(trace: Trace, heights: tuple[int, int] | None = None) -> Any:
     lo, hi = heights or default_heights(trace)
     ids = [n["id"] for n in trace.nodes]
     lane = {n: i for i, n in enumerate(ids)}
-    msgs = [m for m in trace["msg"] if lo <= m.get("height", 0) <= hi and m["src"] in lane and m["dst"] in lane]
+    in_range = [m for m in trace["msg"] if lo <= m.get("height", 0) <= hi and m["src"] in lane]
+    msgs = [m for m in in_range if m["dst"] in lane or m["dst"] == "*"]
     shown = msgs[: limits.report_sequence_messages_max]
     fig = go.Figure()
+    # a live run's messages are broadcasts as the bus observer saw them (dst "*"): a mark on the sender's lane
+    casts: dict[str, tuple[list[Any], list[Any], list[Any]]] = defaultdict(lambda: ([], [], []))
+    for m in [m for m in shown if m["dst"] == "*"]:
+        xs, ys, hs = casts[m["kind"]]
+        xs.append(s(m["t_ms"]))
+        ys.append(lane[m["src"]])
+        hs.append(f"{m['kind']} h{m['height']} r{m['round']} broadcast by {m['src']}, seen on the bus at "
+                  f"{s(m['t_ms'])} s")
+    for kind, (xs, ys, hs) in sorted(casts.items()):
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=f"{kind} (broadcast)", hovertext=hs,
+                                 hoverinfo="text", marker={"symbol": "line-ns-open", "size": 16,
+                                                           "color": KIND_COLOURS.get(kind, "#8c564b"),
+                                                           "line": {"width": 2}}))
+    shown = [m for m in shown if m["dst"] != "*"]
     by_kind: dict[str, tuple[list[Any], list[Any], list[Any]]] = defaultdict(lambda: ([], [], []))
     drops: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
     for m in shown:
@@ -302,7 +365,12 @@ def sequence(trace: Trace, heights: tuple[int, int] | None = None) -> Any:
                                  line={"color": colour, "width": 1, "dash": "dash" if kind == "dropped" else "solid"}))
     fig.add_trace(go.Scatter(x=drops[0], y=drops[1], mode="markers", name="lost or cut", hovertext=drops[2],
                              hoverinfo="text", marker={"symbol": "x", "size": 7, "color": "#d62728"}))
-    more = f" (first {len(shown)} of {len(msgs)})" if len(shown) < len(msgs) else ""
+    drawn = len(shown) + sum(len(c[0]) for c in casts.values())
+    more = f" (first {drawn} of {len(msgs)})" if drawn < len(msgs) else ""
+    if casts and shown:  # a live run with its nodes' input logs
+        more += ": broadcasts as the bus observer saw them, each receipt from its receiver's input log"
+    elif casts:
+        more += ": broadcasts as the bus observer saw them (per-receiver delivery is not observed live)"
     none = "" if trace["msg"] else " - this trace lists no messages"
     fig.update_layout(title=f"messages of heights {lo}-{hi}{more}{none}", height=max(380, 45 * len(ids) + 160),
                       plot_bgcolor="white", margin={"l": 130, "r": 30, "t": 60, "b": 50}, hovermode="closest")

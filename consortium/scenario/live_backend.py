@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from consortium import crypto, limits
-from consortium.bus import bridge, relay
-from consortium.bus.broker import Broker, start_broker, start_mosquitto
+from consortium.bus import bridge, nemesis, relay
+from consortium.bus.broker import Broker, parse_broker_url, start_broker, start_mosquitto
 from consortium.bus.endpoint import endpoint, probe_broker
+from consortium.client.status import read_status
 from consortium.client.submit import publish_tx
 from consortium.config import default_members_dir
 from consortium.consensus.app import TxResult
@@ -28,12 +29,12 @@ from consortium.errors import UserError
 from consortium.genesis import DEFAULT_CHAIN_ID
 from consortium.home import init_home, load_genesis, load_key
 from consortium.ledger.ledger import Ledger
-from consortium.node import clock
+from consortium.node import clock, twins
 from consortium.node.launch import NodeProcess, recorded_nodes, run_dir, start_node, stop_pids, wait_ready
 from consortium.node.livestore import LiveStore, open_existing
 from consortium.node.netfilter import NetFilter, clear_filter, write_filter
 from consortium.scenario.expect import Facts, TxOutcome
-from consortium.scenario.schema import Scenario, ScenarioStep
+from consortium.scenario.schema import BROKER_NAMES, Scenario, ScenarioStep
 from consortium.scenario.txbuild import TxBuilder
 from consortium.sim.recorder import Recorder
 
@@ -43,7 +44,8 @@ SIM_ONLY = ("byzantine", "duplicate")
 
 class LiveBackend:
     def __init__(self, sc: Scenario, seed: int, *, broker: str = "embedded", home: Path | None = None,
-                 keep_home: bool = False, topology: str | None = None) -> None:
+                 keep_home: bool = False, topology: str | None = None, record: bool | None = None,
+                 trace: bool = False) -> None:
         self.sc = sc
         self.broker_spec = broker
         # bridged (consortium.bus.bridge): a broker per jurisdiction, the link relay between them
@@ -51,11 +53,18 @@ class LiveBackend:
         self.topo: bridge.Topology | None = None
         self.link_cut = False
         self._own_home = home is None
-        self.keep_home = keep_home
+        # record ([live] record, run --record): every node logs its inputs (node/record.py) to
+        # HOME/nodes/<id>/inputs.log for `consortium replay-node`; a temporary home is then kept
+        wanted = bool(sc.live.get("record", False) if record is None else record)
+        # a traced run records too: its trace reads each node's timeouts and receipts from the logs
+        # (scenario/tracing.py from_input_logs); only a wanted recording keeps a temporary home
+        self.record_inputs = wanted or trace
+        self.keep_home = keep_home or (wanted and home is None)
         self.home = Path(tempfile.mkdtemp(prefix="consortium-live-")) if home is None else home
         self.rd = run_dir(self.home)
         self.broker: Broker | None = None
         self.procs: dict[str, NodeProcess] = {}
+        self.twins: list[str] = []  # twin instances (`V~twin`, node/twins.py): a second process per twinned validator
         self._stores: dict[str, LiveStore] = {}
         # everything close() looks at exists before anything can fail
         self.crashed: set[str] = set()
@@ -64,10 +73,16 @@ class LiveBackend:
         self.drop = 0.0
         self.delay_ms = 0
         self.outcomes: dict[str, TxOutcome] = {}
+        # MQTT-level faults (consortium.bus.nemesis): nodes whose connection runs through a relay, captured frames
+        self.node_relays: dict[str, nemesis.NodeRelay] = {}
+        self.captured: nemesis.Captured | None = None
+        self.mqtt: dict[str, Any] = {}  # what the MQTT faults did (checks()["mqtt"])
         self._pending: dict[str, tuple[bytes, str, bytes, float]] = {}  # label -> (hash, actor, tx, resend at)
         self._t0 = time.monotonic()
+        self._born = self._t0  # before any node starts: older input-log records (a reused home) are not this run's
         self._last_fault_heights: dict[str, int] | None = None
         self.recorder = Recorder()  # what the trace records: filled by _observe(), submit() and fault()
+        self.observer: Any = None  # the trace's bus observer (scenario/tracing.py start_observer): per-node steps
         self._seen: dict[str, int] = {}  # node -> last height recorded
         try:
             self._start(sc)
@@ -92,6 +107,8 @@ class LiveBackend:
         ids = [m.id for m in self.genesis.members] + [p.id for p in self.genesis.parties]
         self.keys: dict[str, crypto.KeyPair] = {i: load_key(self.home, i, self.genesis) for i in ids}
         self.validators = [m.id for m in self.genesis.validators]
+        self.twins = [twins.twin_instance(t)  # checked before anything starts (one line, exit 2)
+                      for t in twins.check_twins(sc.twins, self.genesis, beyond_f=sc.beyond_f, where=sc.source)]
         self._offset_ms = sc.start_ms - _wall_ms()  # ledger time starts at the scenario's start
         clock.write_offset(self.rd, self._offset_ms)
         if self.topology == "bridged":
@@ -104,7 +121,18 @@ class LiveBackend:
         else:
             self.broker = start_broker(self.broker_spec, home=self.home, run_dir=self.rd)
         probe_broker(endpoint(self.home, self.broker.url))  # an unreachable broker: say so now, start no node
-        for i, ident in enumerate(self.validators):  # one by one: an interrupt still stops those started
+        from consortium.scenario.tracing import start_observer  # the trace's per-node steps, from the start
+
+        self.observer = start_observer(self.home, self.rd, self.broker.url)
+        for ident in self._relayed(sc):  # mqtt-duplicate / slow-consumer: the node's connection via its relay
+            side = self._side(ident)
+            self.node_relays[ident] = nemesis.start_node_relay(
+                self.rd, ident, parse_broker_url(self._broker_url(side)),
+                netns=self.topo.netns_for(side) if self.topo else None, seed=sc.seed)
+        # one by one (an interrupt stops those started); a twin right after its member, so that it signs from
+        # height 1 on (started once the chain runs, it would first follow the peers, signing nothing)
+        order = [i for v in self.validators for i in (v, *[t for t in self.twins if twins.member_of(t) == v])]
+        for i, ident in enumerate(order):
             if i:
                 time.sleep(limits.node_start_gap_ms / 1000)
             self.procs[ident] = self._start_node(ident)
@@ -112,7 +140,22 @@ class LiveBackend:
         if sc.network["loss"]:
             self.drop = sc.network["loss"]
             self._write_filters()
+        if any(s.action == "fault" and s.fields["fault"] == "retained-replay" for s in sc.steps):
+            self.captured = asyncio.run(nemesis.capture(endpoint(self.home, self._broker.url), self.validators))
+            self.mqtt["captured"] = self.captured.count()
         self._t0 = time.monotonic()
+
+    def _relayed(self, sc: Scenario) -> list[str]:
+        nodes = {s.fields.get("node") for s in sc.steps
+                 if s.action == "fault" and s.fields["fault"] in ("mqtt-duplicate", "slow-consumer")}
+        return [v for v in self.validators if v in nodes]
+
+    def _side(self, ident: str) -> str:
+        return str(self.genesis.member(twins.member_of(ident)).jurisdiction)  # type: ignore[union-attr]
+
+    def _broker_url(self, side: str) -> str:
+        """The broker of jurisdiction `side` (the only one unless bridged)."""
+        return self.topo.url_for(side) if self.topo is not None else self._broker.url
 
     @property
     def _broker(self) -> Broker:
@@ -120,11 +163,14 @@ class LiveBackend:
         return self.broker
 
     def _start_node(self, ident: str) -> NodeProcess:
-        """Start a node on its jurisdiction's broker (bridged; in its namespace when placed)."""
+        """Start a node on its jurisdiction's broker (bridged; in its namespace when placed), through
+        its own relay when an MQTT fault needs one."""
+        side = self._side(ident)
+        url = self.node_relays[ident].url if ident in self.node_relays else self._broker_url(side)
         if self.topo is None:
-            return start_node(self.home, ident, self._broker.url, detach=False)
-        side = str(self.genesis.member(ident).jurisdiction)  # type: ignore[union-attr]
-        return start_node(self.home, ident, self.topo.url_for(side), detach=False, netns=self.topo.netns_for(side))
+            return start_node(self.home, ident, url, detach=False, record=self.record_inputs)
+        return start_node(self.home, ident, url, detach=False, netns=self.topo.netns_for(side),
+                          record=self.record_inputs)
 
     def _is_link_partition(self, groups: list[list[str]]) -> bool:
         """Bridged: the groups are exactly the jurisdictions (Shanghai | Hong Kong): a cut of the link."""
@@ -200,11 +246,14 @@ class LiveBackend:
 
     def record(self) -> dict[str, Any]:
         """Heights, node commits, faults, transactions and the business lane (as the simulator's)."""
-        from consortium.scenario.tracing import business, recording
+        from consortium.scenario.tracing import business, from_input_logs, observed, recording
 
         self._observe()
         nodes = [{"id": m.id, "jurisdiction": str(m.jurisdiction), "power": m.power} for m in self.genesis.validators]
-        return recording(self.recorder, nodes, self.blocks(), business(self.genesis, self._decided()))
+        counts = observed(self.recorder, self.observer, self._t0)
+        if self.record_inputs:  # what only each node saw: its timeouts, receipts, commit times
+            counts = from_input_logs(self.recorder, self.home, self.validators, self._t0, counts, since=self._born)
+        return recording(self.recorder, nodes, self.blocks(), business(self.genesis, self._decided()), counts)
 
     def _live(self) -> list[str]:
         return [i for i in self.validators if i not in self.crashed and i not in self.paused]
@@ -293,6 +342,14 @@ class LiveBackend:
         elif op == "advance":
             self._offset_ms += int(f["value"])
             clock.write_offset(self.rd, self._offset_ms)
+        elif op == "broker-restart" and self.topo is not None and BROKER_NAMES[f.get("broker", "sh").lower()] \
+                != bridge.PRIMARY:  # bridged: the Hong Kong broker (the bridge reconnects through the link)
+            side = BROKER_NAMES[f["broker"].lower()]
+            far = self.topo.brokers[side]
+            port, site = far.port, far.site
+            far.kill()
+            self.topo.brokers[side] = start_mosquitto(self.home, bridge.far_run_dir(self.rd, side), port=port,
+                                                      site=site)
         elif op == "broker-restart":
             port, site = self._broker.port, self._broker.site
             self._broker.kill()
@@ -301,9 +358,48 @@ class LiveBackend:
                                                                                   site=site)
             else:
                 self.broker = start_broker(self.broker_spec, home=self.home, run_dir=self.rd, port=port)
+        elif op in ("mqtt-duplicate", "slow-consumer", "retained-replay", "session-takeover"):
+            self._mqtt_fault(op, node, f)
         else:
             self._network(op, f)
         self._last_fault_heights = self.heights()
+
+    def _mqtt_fault(self, op: str, node: str, f: dict[str, Any]) -> None:
+        """The MQTT-level faults (consortium.bus.nemesis); what each did goes to checks()["mqtt"]."""
+        if op == "mqtt-duplicate":
+            self.node_relays[node].duplicate(float(f["value"]))
+        elif op == "slow-consumer":
+            self.node_relays[node].throttle(int(f["value"]))
+        elif op == "retained-replay":
+            assert self.captured is not None, "captured at start"
+            eps = {v: endpoint(self.home, self._broker.url, as_member=v) for v in self.validators}
+            self.mqtt["replayed"] = self.mqtt.get("replayed", 0) + asyncio.run(nemesis.replay(eps, self.captured))
+        else:
+            self.mqtt.setdefault("takeovers", []).append(self._take_over(node, int(
+                f.get("value", limits.nemesis_takeover_hold_ms_default))))
+
+    def _take_over(self, node: str, hold_ms: int) -> dict[str, Any]:
+        """A second connection under `node`'s client id and credentials; then wait until the node
+        reconnected (its status shows one more connection)."""
+        status_ep = endpoint(self.home, self._broker.url)
+
+        def bus_info() -> dict[str, Any]:
+            st = asyncio.run(read_status(status_ep, {node}, limits.nemesis_status_wait_ms)).get(node)
+            return dict(st.info.get("bus", {})) if st is not None else {}
+
+        before = bus_info()
+        ep = endpoint(self.home, self._broker_url(self._side(node)), as_member=node)
+        asyncio.run(nemesis.take_over(ep, str(before.get("client_id", "")), hold_ms))
+        after: dict[str, Any] = {}
+
+        def reconnected() -> bool:
+            after.update(bus_info())
+            return int(after.get("connections", 0)) > int(before.get("connections", 0))
+
+        noticed = self.wait_until(reconnected, limits.nemesis_reconnect_wait_ms)
+        return {"node": node, "client_id": before.get("client_id"), "hold_ms": hold_ms, "reconnected": noticed,
+                "connections_before": before.get("connections"), "connections_after": after.get("connections"),
+                "client_id_after": after.get("client_id"), "deaf": after.get("deaf", 0)}
 
     def _network(self, op: str, f: dict[str, Any]) -> None:
         if op == "partition" and f.get("symmetric", True) and self._is_link_partition([list(g) for g in f["groups"]]):
@@ -367,25 +463,46 @@ class LiveBackend:
             live = self.wait_until(lambda: all(self.heights()[i] > before.get(i, 0) for i in self._live()),
                                    limits.scenario_live_liveness_wait_ms)
         agreement, self._violations = self._agreement()
+        self._evidence_at_end = self._evidence_summary()  # the chain runs on: checks() reports this moment's
         return Facts(ledger=self._best_ledger(), txs=dict(self.outcomes), min_height=self.min_height(),
-                     agreement=agreement, liveness=live, evidence=self._evidence(), max_round=self._max_round(),
+                     agreement=agreement, liveness=live, evidence=self._evidence_at_end["committed"],
+                     max_round=self._max_round(),
                      keys=dict(builder.keys))
 
     def _agreement(self) -> tuple[bool, list[str]]:
-        """Every pair of stores holds the same block and state root at every common height."""
+        """Every pair of stores, the twins' included, holds the same block and state root at
+        every height both hold; and no validator that is not twinned is in committed evidence
+        (an honest validator never signs two votes for one height, round and step)."""
         violations: list[str] = []
-        h = self.heights()
-        common = min(h.values())
-        for height in range(1, common + 1):
-            seen = {}
-            for ident in self.validators:
-                s = self._store(ident)
-                info = s.block_info(height) if s is not None else None
-                if info is not None:
-                    seen[ident] = info
+        stores = {i: s for i in self.validators + self.twins if (s := self._store(i)) is not None}
+        top = max((s.last_height() for s in stores.values()), default=0)
+        for height in range(1, top + 1):
+            seen = {i: info for i, s in stores.items() if (info := s.block_info(height)) is not None}
             if len(set(seen.values())) > 1:
                 violations.append(f"agreement: nodes differ at height {height}")
+        twinned = {twins.member_of(t) for t in self.twins}
+        for d in self._decided():
+            for e in d.block.evidence:
+                if e.a.validator not in twinned:
+                    violations.append(f"double_sign: {e.a.validator} signed two {e.a.kind}s at h={e.a.height} "
+                                      f"r={e.a.round} (evidence in block {d.block.height})")
         return not violations, violations
+
+    def _safety_checks(self, violations: list[str]) -> dict[str, Any]:
+        """The checks' verdicts split by kind, every store compared, and the evidence committed
+        on the chain: how many items, against which validators, where."""
+        forks = [v for v in violations if not v.startswith("double_sign")]
+        fork = "ok" if not forks else f"FAILED x{len(forks)}"
+        double = len(violations) - len(forks)
+        return {"checks": {"agreement": fork, "state_root": fork, "double_sign": "ok" if not double
+                           else f"FAILED x{double}"}, "stores": self.validators + self.twins,
+                "evidence": getattr(self, "_evidence_at_end", None) or self._evidence_summary()}
+
+    def _evidence_summary(self) -> dict[str, Any]:
+        items = [(d.block.height, e) for d in self._decided() for e in d.block.evidence]
+        return {"committed": len(items), "against": sorted({e.a.validator for _, e in items}),
+                "items": [{"block": h, "validator": e.a.validator, "kind": str(e.a.kind), "height": e.a.height,
+                           "round": e.a.round} for h, e in items[:limits.live_evidence_listed_max]]}
 
     def _decided(self) -> list[Any]:
         s = self._store(max(self.validators, key=lambda i: self.heights()[i]))
@@ -411,8 +528,13 @@ class LiveBackend:
     def checks(self) -> dict[str, Any]:
         violations = getattr(self, "_violations", [])
         verdict = "ok" if not violations else f"FAILED x{len(violations)}"
-        return {"ok": not violations, "checks": {"agreement": verdict, "state_root": verdict},
-                "violations": violations, "home": str(self.home) if self.keep_home else None}
+        out = {"ok": not violations, "checks": {"agreement": verdict, "state_root": verdict},
+               "violations": violations, "home": str(self.home) if self.keep_home else None,
+               "topology": self.topology}
+        out.update(self._safety_checks(violations))  # twins: double_sign, every store, the evidence on chain
+        if self.mqtt or self.node_relays:  # what the MQTT-level faults did, and each node relay's counters
+            out["mqtt"] = {**self.mqtt, "relays": nemesis.describe(self.node_relays)}
+        return out
 
     def trace_digest(self) -> str:
         digest = hashlib.sha256()
@@ -426,6 +548,8 @@ class LiveBackend:
         the home goes even if stopping is interrupted (nodes then follow their
         parent's exit by themselves: --parent-pid)."""
         try:
+            if self.observer is not None:
+                self.observer.stop()
             for s in self._stores.values():
                 s.close()
             self._stores.clear()
@@ -442,6 +566,8 @@ class LiveBackend:
                         p.process.wait(timeout=limits.node_reap_timeout_ms / 1000)
                     except Exception:  # noqa: BLE001 - best effort on the way out
                         p.process.kill()
+            for r in self.node_relays.values():
+                r.stop()
             if self.topo is not None:
                 self.topo.stop()
             elif self.broker is not None:

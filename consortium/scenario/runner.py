@@ -23,7 +23,7 @@ from consortium.scenario.txbuild import VAR, TxBuilder
 TRACE_VERSION = 2  # 2: per height, node, message, transaction and the business lane (1: steps and blocks only)
 REPLAYABLE_VERSIONS = (1, 2)
 #: the keywords the live back-end takes (LiveBackend's own; tests check they agree)
-LIVE_OPTIONS = ("broker", "home", "keep_home", "topology")
+LIVE_OPTIONS = ("broker", "home", "keep_home", "topology", "record")
 
 
 class Backend(Protocol):
@@ -91,7 +91,8 @@ def run(sc: Scenario, *, backend: str = "sim", seed: int | None = None, trace: P
         if trace is not None:
             write_trace(trace, sc, synthetic)
         return synthetic
-    be, genesis, keys = _backend(sc, backend, seed, live or {})
+    be, genesis, keys = _backend(sc, backend, seed, {**(live or {}), "trace": True} if backend == "live" and trace
+                                 else live or {})  # a traced live run: its nodes log their inputs for the trace
     events = []
     try:  # from here on, whatever fails: close() stops live processes and removes a temporary home
         check_nodes(sc, genesis)

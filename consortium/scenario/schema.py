@@ -37,29 +37,37 @@ from consortium.sim.byzantine import BEHAVIOURS
 from consortium.sim.faults import STEPS, twin_of
 
 FAULTS = ("crash", "restart", "pause", "resume", "isolate", "partition", "heal", "drop", "duplicate",
-          "delay", "byzantine", "advance", "broker-restart", "skew", "rollback")
+          "delay", "byzantine", "advance", "broker-restart", "skew", "rollback",
+          "mqtt-duplicate", "retained-replay", "slow-consumer", "session-takeover")
 EXPECT_KINDS = ("ebl", "ebl_ref", "lc", "financing", "consent", "data", "party", "collateral", "tx",
                 "consensus", "share", "account", "dvp")
-_TOP = {"name", "description", "seed", "start", "backends", "consortium", "network", "step", "expect", "sim", "live"}
+_TOP = {"name", "description", "seed", "start", "backends", "consortium", "network", "step", "expect", "sim", "live",
+        "twins", "beyond_f"}
 #: [live]: how live runs are deployed (`topology`: "single" broker, or "bridged": a Shanghai and a Hong Kong
 #: broker joined by the link relay, where a Shanghai | Hong Kong partition cuts the link; consortium.bus.bridge)
-_LIVE = {"topology"}
+_LIVE = {"topology", "record"}  # record = true: every node logs its inputs (node/record.py, replay-node)
 LIVE_TOPOLOGIES = ("single", "bridged")
 #: [sim]: a synthetic simulator consortium (what `consortium explore` writes; see _sim)
 _SIM = {"nodes", "powers", "heights", "tx_per_s", "byzantine", "targets", "twins", "round_partitions"}
 _ROUND_PARTITION = {"height", "round", "step", "groups"}
 SIM_ONLY_FAULTS = ("skew", "rollback")
+#: faults at the MQTT level (consortium.bus.nemesis): the simulator has no broker
+LIVE_ONLY_FAULTS = ("mqtt-duplicate", "retained-replay", "slow-consumer", "session-takeover")
+#: `broker` of a broker-restart (bridged topology: which jurisdiction's broker; default Shanghai's)
+BROKER_NAMES = {"cn-sh": "CN-SH", "sh": "CN-SH", "hk": "HK"}
 _STEP_ACTIONS = ("tx", "fault", "wait_ms", "wait_height", "wait_for")
 _STEP_COMMON = {"label", "at_ms", "after_height", "note"}
 _TX_FIELDS = {"tx", "as", "body", "document", "reference", "issue_to", "consignee", "endorsee", "supersedes",
               "save", "payload", "wait", "timeout_ms", "unchecked", "forge", "new_party_key"}
-_FAULT_FIELDS = {"fault", "node", "groups", "symmetric", "value", "behaviour"}
+_FAULT_FIELDS = {"fault", "node", "groups", "symmetric", "value", "behaviour", "broker"}
 #: the fields each fault takes besides `fault` (and the common step fields)
 _FAULT_ARGS: dict[str, set[str]] = {
     "crash": {"node"}, "restart": {"node"}, "pause": {"node"}, "resume": {"node"}, "isolate": {"node"},
     "partition": {"groups", "symmetric"}, "heal": set(), "drop": {"value"}, "duplicate": {"value"},
-    "delay": {"value"}, "byzantine": {"node", "behaviour"}, "advance": {"value"}, "broker-restart": set(),
-    "skew": {"node", "value"}, "rollback": {"node", "value"}}
+    "delay": {"value"}, "byzantine": {"node", "behaviour"}, "advance": {"value"}, "broker-restart": {"broker"},
+    "skew": {"node", "value"}, "rollback": {"node", "value"},
+    "mqtt-duplicate": {"node", "value"}, "retained-replay": set(), "slow-consumer": {"node", "value"},
+    "session-takeover": {"node", "value"}}
 assert set(_FAULT_ARGS) == set(FAULTS) and set().union(*_FAULT_ARGS.values()) == _FAULT_FIELDS - {"fault"}
 #: tx step fields that only some kinds use (txbuild's helpers); elsewhere they would be ignored
 _TX_KIND_FIELDS = {**dict.fromkeys(("document", "reference", "issue_to", "consignee", "endorsee", "supersedes",
@@ -113,6 +121,10 @@ class Scenario:
     text: str = field(repr=False, default="")  # the file as read, kept in traces for replay
     sim: dict[str, Any] | None = None  # [sim]: a synthetic consortium on the simulator's KV app (see _sim)
     live: dict[str, Any] = field(default_factory=dict)  # [live]: deployment of live runs (_LIVE)
+    #: twins = ["nticbc"]: validators run twice under one key (simulator: a second instance; live: a
+    #: second OS process, node/twins.py); beyond_f = true lets them hold more than f of the power
+    twins: tuple[str, ...] = ()
+    beyond_f: bool = False
 
 
 def load(path: Path) -> Scenario:
@@ -152,13 +164,35 @@ def parse(text: str, *, source: str, base: Path) -> Scenario:
         if st.action == "fault" and st.fields["fault"] in SIM_ONLY_FAULTS and "live" in backends:
             raise UserError(f"{st.where(source)}: a {st.fields['fault']} fault runs on the simulator only "
                             "(set backends = [\"sim\"])")
+        if st.action == "fault" and st.fields["fault"] in LIVE_ONLY_FAULTS and "sim" in backends:
+            raise UserError(f"{st.where(source)}: a {st.fields['fault']} fault is an MQTT fault and runs on live "
+                            "processes only (set backends = [\"live\"])")
     sim = _sim(data, source, backends, steps, expects) if "sim" in data else None
     sc = Scenario(name=name, description=str(data.get("description", "")), source=source, seed=seed,
                   backends=backends, start_ms=_start(data, source), members_dir=members_dir,
                   network=_network(data, source), steps=steps, expects=expects, text=text, sim=sim,
-                  live=_live(data, source))
+                  live=_live(data, source), **_twins(data, source))
     check_liveness(sc)
     return sc
+
+
+def _twins(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """Top-level `twins = ["nticbc"]` (and `beyond_f = true`) for a consortium scenario, on
+    both back-ends; a [sim] consortium names its twins in [sim]. Whether they are validators
+    and within f is checked against the genesis (node.twins.check_twins) before a run starts."""
+    twins, beyond = data.get("twins", []), data.get("beyond_f", False)
+    if not (isinstance(twins, list) and all(isinstance(t, str) and t for t in twins)):
+        raise UserError(f"{source}: field 'twins' must be a list of validator ids")
+    dup = sorted({t for t in twins if twins.count(t) > 1})
+    if dup:
+        raise UserError(f"{source}: field 'twins' names {dup[0]!r} twice")
+    if not isinstance(beyond, bool):
+        raise UserError(f"{source}: field 'beyond_f' must be true or false")
+    if "beyond_f" in data and not twins:
+        raise UserError(f"{source}: field 'beyond_f' applies to 'twins' only, and there are none")
+    if twins and "sim" in data:
+        raise UserError(f"{source}: a [sim] consortium names its twins in [sim] (field 'twins' there)")
+    return {"twins": tuple(twins), "beyond_f": beyond}
 
 
 def _live(data: dict[str, Any], source: str) -> dict[str, Any]:
@@ -169,7 +203,10 @@ def _live(data: dict[str, Any], source: str) -> dict[str, Any]:
     topology = table.get("topology", "single")
     if topology not in LIVE_TOPOLOGIES:
         raise UserError(f"{source}: [live]: topology {topology!r} is not one of {', '.join(LIVE_TOPOLOGIES)}")
-    return {"topology": topology}
+    record = table.get("record", False)
+    if not isinstance(record, bool):
+        raise UserError(f"{source}: [live]: record must be true or false")
+    return {"topology": topology, **({"record": True} if record else {})}
 
 
 def _sim(data: dict[str, Any], source: str, backends: tuple[str, ...], steps: tuple[ScenarioStep, ...],
@@ -292,9 +329,9 @@ def heals(step: ScenarioStep) -> bool:
     if step.action != "fault":
         return False
     op = f["fault"]
-    return (op in ("heal", "restart", "resume", "broker-restart", "rollback")
+    return (op in ("heal", "restart", "resume", "broker-restart", "rollback", "session-takeover")
             or (op == "byzantine" and f.get("behaviour") == "none")
-            or (op in ("drop", "duplicate", "delay") and f.get("value") == 0))
+            or (op in ("drop", "duplicate", "delay", "mqtt-duplicate", "slow-consumer") and f.get("value") == 0))
 
 
 def check_liveness(sc: Scenario) -> None:
@@ -304,8 +341,9 @@ def check_liveness(sc: Scenario) -> None:
     for e in sc.expects:
         if e.what == "consensus" and "liveness" in e.fields:
             raise UserError(f"{sc.source}: expect {e.index + 1}: field 'liveness' judges progress after a "
-                            "heal, but no step heals (fault heal, restart, resume, broker-restart, byzantine "
-                            "with behaviour none, or drop/duplicate/delay back to 0); use 'min_height' for "
+                            "heal, but no step heals (fault heal, restart, resume, broker-restart, session-takeover, "
+                            "byzantine with behaviour none, or drop/duplicate/delay/mqtt-duplicate/slow-consumer "
+                            "back to 0); use 'min_height' for "
                             "progress without a heal")
 
 
@@ -456,7 +494,8 @@ def _check_fault(s: dict[str, Any], where: str) -> None:
     if extra:
         takes = ", ".join(sorted(_FAULT_ARGS[f])) or "no other field"
         raise UserError(f"{where}: field '{extra[0]}' does not apply to a {f} fault (it takes {takes})")
-    if f in ("crash", "restart", "pause", "resume", "isolate", "byzantine", "rollback"):
+    if f in ("crash", "restart", "pause", "resume", "isolate", "byzantine", "rollback", *LIVE_ONLY_FAULTS) \
+            and f != "retained-replay":
         _req(s, "node", str, where)
     if f == "rollback":
         v = s.get("value")
@@ -472,6 +511,7 @@ def _check_fault(s: dict[str, Any], where: str) -> None:
         v = s.get("value")
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0 or (f in ("drop", "duplicate") and v > 1):
             raise UserError(f"{where}: field 'value' must be a number (probability 0..1 for {f}; ms otherwise)")
+    _check_mqtt_fault(s, f, where)
     if f == "skew":
         v = s.get("value")
         if not isinstance(v, (int, float)) or isinstance(v, bool) or abs(v) > limits.sim_skew_ms_max:
@@ -481,6 +521,27 @@ def _check_fault(s: dict[str, Any], where: str) -> None:
         got = s.get("behaviour")
         raise UserError(f"{where}: field 'behaviour' must be one of {', '.join(BEHAVIOURS)}, got {got!r}"
                         f"{_did_you_mean(got, BEHAVIOURS)}")
+
+
+def _check_mqtt_fault(s: dict[str, Any], f: str, where: str) -> None:
+    """The fields of the MQTT-level faults and of broker-restart's `broker`."""
+    v = s.get("value")
+    if f == "mqtt-duplicate" and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1):
+        raise UserError(f"{where}: field 'value' must be the probability 0..1 that a message delivered to "
+                        f"{s.get('node')} arrives twice (0 ends the fault), got {v!r}")
+    if f == "slow-consumer" and not (isinstance(v, int) and not isinstance(v, bool) and (
+            v == 0 or limits.relay_rate_bps_min <= v <= limits.relay_rate_bps_max)):
+        raise UserError(f"{where}: field 'value' must be the bytes per second the node's broker connection "
+                        f"carries, {limits.relay_rate_bps_min}..{limits.relay_rate_bps_max} (0 lifts the limit), "
+                        f"got {v!r}")
+    if f == "session-takeover" and "value" in s and not (
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= limits.nemesis_takeover_hold_ms_max):
+        raise UserError(f"{where}: field 'value' must be how long (ms, 0..{limits.nemesis_takeover_hold_ms_max}) "
+                        f"the intruding connection holds the node's session, got {v!r}")
+    b = s.get("broker")
+    if "broker" in s and not (isinstance(b, str) and b.lower() in BROKER_NAMES):
+        raise UserError(f"{where}: field 'broker' must name a jurisdiction's broker ("
+                        f"{', '.join(sorted(set(BROKER_NAMES.values())))}; sh and hk for short), got {b!r}")
 
 
 def _expect(i: int, e: dict[str, Any], source: str, labels: set[str]) -> Expect:
@@ -534,7 +595,8 @@ def as_data(sc: Scenario) -> dict[str, Any]:
                        "fields": _to_json(s.fields)} for s in sc.steps],
             "expects": [{"what": e.what, "fields": _to_json(e.fields)} for e in sc.expects],
             **({"sim": _to_json(sc.sim)} if sc.sim is not None else {}),
-            **({"live": dict(sc.live)} if sc.live else {})}
+            **({"live": dict(sc.live)} if sc.live else {}),
+            **({"twins": list(sc.twins), "beyond_f": sc.beyond_f} if sc.twins else {})}
 
 
 def from_data(data: dict[str, Any], *, source: str, text: str = "") -> Scenario:
@@ -548,7 +610,8 @@ def from_data(data: dict[str, Any], *, source: str, text: str = "") -> Scenario:
                     for i, s in enumerate(data["steps"])),
         expects=tuple(Expect(i, e["what"], _from_json(e["fields"])) for i, e in enumerate(data["expects"])),
         text=text, sim=_from_json(data["sim"]) if data.get("sim") is not None else None,
-        live=dict(data.get("live") or {}))
+        live=dict(data.get("live") or {}), twins=tuple(data.get("twins") or ()),
+        beyond_f=bool(data.get("beyond_f", False)))
 
 
 _TIME_TYPES: dict[str, Any] = {"datetime": dt.datetime, "date": dt.date, "time": dt.time}

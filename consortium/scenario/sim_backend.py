@@ -12,6 +12,7 @@ from consortium.errors import UserError
 from consortium.genesis import Genesis
 from consortium.ledger.invariants import check_invariants
 from consortium.ledger.ledger import Ledger
+from consortium.node.twins import check_twins
 from consortium.scenario.expect import Facts, TxOutcome
 from consortium.scenario.measure import MeasuredSimulation
 from consortium.scenario.schema import Scenario, ScenarioStep
@@ -41,6 +42,7 @@ class SimBackend:
         self.sc = sc
         self.genesis = genesis
         specs = [NodeSpec(m.id, m.jurisdiction, m.power) for m in genesis.validators]
+        twins = check_twins(sc.twins, genesis, beyond_f=sc.beyond_f, where=sc.source)  # a second instance each
 
         def app() -> Application:
             return Ledger(genesis)
@@ -51,7 +53,8 @@ class SimBackend:
 
         cfg = SimConfig(nodes=specs, seed=seed, heights=1, tx_per_s=0, chain_id=genesis.chain_id,
                         app_factory=app, invariants=invariants, keys=keys, links=links_for(sc.network),
-                        params=dict(genesis.params), time_limit_ms=0, genesis_time_ms=genesis.genesis_time_ms)
+                        params=dict(genesis.params), time_limit_ms=0, genesis_time_ms=genesis.genesis_time_ms,
+                        twins=tuple(twins))
         self.sim = MeasuredSimulation(cfg)
         self.sim.recorder = Recorder()  # the rich trace (a scenario is small: recording costs little)
         self.sim.start()

@@ -250,3 +250,24 @@ class VoteObserver:
 
     def double_signs(self) -> dict[tuple[str, str, int, int], int]:
         return {slot: len(bodies) for slot, bodies in self.signed.items() if len(bodies) > 1}
+
+
+def start_load(live: Live, tmp: Path, rate: int, duration_s: float, *,
+               actors: tuple[str, str, str, str] = ("carrier-hk", "bank-hk", "sh-supplier", "hk-distributor"),
+               prefix: str = "T") -> subprocess.Popen[bytes]:
+    """A load process (bench.load) on `actors` (carrier, bank, shipper, consignee; the
+    shipper sends), which the test's own tx calls do not use."""
+    from consortium.bench.load import LoadSpec
+
+    spec = LoadSpec(home=live.home, broker=f"mqtt://127.0.0.1:{live.broker_record().port}",
+                    actors=actors, sender=actors[2], prefix=prefix, count=int(rate * duration_s) + 10, rate=rate,
+                    seed=1, duration_s=duration_s, out=tmp / "load.bin")
+    proc = subprocess.Popen([sys.executable, "-m", "consortium.bench.load"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, start_new_session=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(spec.to_json().encode() + b"\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline().startswith(b"ready")
+    proc.stdin.write(b"go\n")
+    proc.stdin.flush()
+    return proc

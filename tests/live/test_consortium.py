@@ -10,18 +10,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from consortium.bench.load import LoadSpec
 from consortium.bus import broker as brokers
 from consortium.ledger import dcsa
 from consortium.node.netfilter import NetFilter, clear_filter, write_filter
-from tests.live.conftest import Live, VoteObserver, cli, wait_for
+from tests.live.conftest import Live, VoteObserver, cli, start_load, wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -80,23 +77,6 @@ def test_up_decides_and_accepts_ebl_issue_and_transfer(live: Live, tmp_path: Pat
     live.down()
     assert live.assert_same_chain() >= int(str(outcomes[-1]["height"]))
     in_every_store(live, [str(o["tx_hash"]) for o in [*outcomes, again]])
-
-
-def start_load(live: Live, tmp: Path, rate: int, duration_s: float) -> subprocess.Popen[bytes]:
-    """A load process (bus.load) on actors the test's own tx calls do not use."""
-    spec = LoadSpec(home=live.home, broker=f"mqtt://127.0.0.1:{live.broker_record().port}",
-                    actors=("carrier-hk", "bank-hk", "sh-supplier", "hk-distributor"), sender="sh-supplier",
-                    prefix="T", count=int(rate * duration_s) + 10, rate=rate, seed=1, duration_s=duration_s,
-                    out=tmp / "load.bin")
-    proc = subprocess.Popen([sys.executable, "-m", "consortium.bench.load"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, start_new_session=True)
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(spec.to_json().encode() + b"\n")
-    proc.stdin.flush()
-    assert proc.stdout.readline().startswith(b"ready")
-    proc.stdin.write(b"go\n")
-    proc.stdin.flush()
-    return proc
 
 
 def test_kill_two_validators_under_load(live: Live, tmp_path: Path) -> None:

@@ -129,3 +129,21 @@ def test_block_interval_override(home: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv(BLOCK_INTERVAL_ENV, "soon")
     with pytest.raises(UserError):
         timing_params(genesis, None)
+
+
+def test_a_stale_status_record_does_not_lower_a_peers_height(home: Path) -> None:
+    """A status record older (by its own time) than the one a node holds for that peer is
+    dropped and counted: replaying a stale retained record on the broker must not make the
+    node believe the peer fell back to an earlier height."""
+    from consortium.node.runtime import NodeOptions, NodeRuntime
+
+    rt = NodeRuntime(NodeOptions(home=home, node_id="hkma", broker="mqtt://127.0.0.1:1"))
+    try:
+        rt._note_status("sdb", {"height": 40, "info": {"time_ms": 2_000, "state": "running"}})
+        rt._note_status("sdb", {"height": 3, "info": {"time_ms": 1_000, "state": "running"}})
+        assert rt._peer_heights["sdb"] == 40 and rt._peer_status["sdb"] == (40, "running", 2_000)
+        assert rt.errors.get("stale_status") == 1
+        rt._note_status("sdb", {"height": 41, "info": {"time_ms": 2_500, "state": "running"}})
+        assert rt._peer_heights["sdb"] == 41
+    finally:
+        rt.store.close()

@@ -66,3 +66,54 @@ def test_flagship_report_renders_in_chromium(flagship: dict[str, Path], tmp_path
     assert seen["present"] == [["LC_PRESENT", present["height"], pytest.approx(decided_s)]]
     assert partition[0][1] <= present["submit_ms"] / 1000 < partition[0][2] < decided_s  # sent during, decided after
     assert (tmp_path / "flagship-report.png").stat().st_size > 10_000
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (`make test` installs Debian's "
+                                             "chromium when run as root; apt-get install chromium)")
+def test_a_long_runs_lanes_are_one_heatmap_and_the_page_uses_plotlys_cartesian_bundle(tmp_path: Path) -> None:
+    """A run with more than limits.report_lanes_binned_steps_min node steps (250 heights, 7
+    validators) draws its lanes as one heatmap (one row per validator, an image: what makes
+    the 1,000-height report render in under 3 s, docs/REPORTS.md) with a hover mark per
+    decided height; the page runs plotly.js's cartesian partial bundle of the plotly
+    package's version, renders every figure with no console or page error and sets
+    window.__reportReady (ms since navigation start, what render_bench.py reports)."""
+    from plotly.offline import get_plotlyjs
+
+    from consortium import limits
+    from consortium.report import html
+    from tests.report.conftest import cli
+
+    sync_playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
+                                          "(pip install -e '.[test]')").sync_playwright
+    assert html.plotly_source()[0] == "cartesian"
+    trace, report = tmp_path / "long.jsonl", tmp_path / "long.html"
+    r = cli("sim", "--nodes", "7", "--heights", "250", "--seed", "2", "--trace", str(trace), "--report", str(report))
+    assert r.returncode == 0, r.stderr
+    t = lines(trace)
+    assert sum(1 for x in t if x["type"] == "node_step") > limits.report_lanes_binned_steps_min
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.goto(report.resolve().as_uri())
+            page.wait_for_selector("body[data-rendered]", timeout=120_000)
+            seen: dict[str, Any] = page.evaluate("""() => {
+                const g = document.getElementById('timeline');
+                const heat = g._fullData.filter(d => d.type === 'heatmap');
+                const ticks = g._fullData.find(d => d.name === 'commit (height decided)');
+                return {heat: heat.map(d => d.z.length), images: g.querySelectorAll('.hm image').length,
+                        ticks: ticks.x.length, lanes: Array.from(g.querySelectorAll('.yaxislayer-above .ytick text'))
+                                                     .map(e => e.textContent),
+                        version: Plotly.version, ready: window.__reportReady,
+                        rendered: document.body.dataset.rendered};
+            }""")
+        finally:
+            browser.close()
+    validators = [n["id"] for n in t[0]["nodes"]]
+    assert problems == []
+    assert seen["heat"] == [len(validators)] and seen["images"] == 1 and seen["lanes"] == validators
+    assert seen["ticks"] == sum(1 for x in t if x["type"] == "block")
+    assert f"v{seen['version']}" in get_plotlyjs()[:200] and seen["rendered"] == "3" and seen["ready"] > 0
