@@ -163,6 +163,7 @@ class Replica:
         self.committed_evidence: set[tuple[str, str, int, int]] = set()
         self.sync_pending = False
         self.sync_refused = 0  # sync answers refused so far: who to ask next (_request_sync_from_voters)
+        self.sync_refused_by: set[str] = set()  # peers whose sync answer we refused (asked again only after all)
         self._out: list[ev.Action] = []
         self._now = 0
         self._lock_memo: tuple[tuple[Any, ...], bytes] | None = None  # (lock state, its bytes): see _lock_bytes
@@ -211,18 +212,10 @@ class Replica:
         self.counters[name] = self.counters.get(name, 0) + 1
 
     def _on_start(self) -> None:
-        """Start (or restart) the current height; also the start of every later height. If
-        the guard is at this height we signed in it before: at a restart, or when a store
-        rolled back behind its guard has decided its way back up to it (through sync). Then
-        the lock comes back and the signed frames are re-sent (we may not sign them again:
-        without them a peer that needs our vote would wait for ever; explore seed 525)."""
+        """Start (or restart) the current height; also the start of every later height:
+        in the guard's round if the guard is at this height (see _start_round)."""
         g = self.guard
-        here = g is not None and g.height == self.height
-        if here and g is not None and g.lock and self.locked_round < 0 and self.valid_round < 0:
-            self._restore_lock(g.lock)
-        self._start_round(g.round if here and g is not None else 0)
-        if here and g is not None and g.payload:
-            self._resend_guarded(g)
+        self._start_round(g.round if g is not None and g.height == self.height else 0)
 
     def _on_tx(self, tx: bytes) -> None:
         reason = self.mempool.add(tx, self.app.check_tx)
@@ -509,8 +502,23 @@ class Replica:
     # ------------------------------------------------------------ transitions
 
     def _start_round(self, rnd: int) -> None:
+        """Enter round `rnd` of this height. When the guard is at this height we signed in
+        it before (a restart, or a rolled-back store that decided its way back up through
+        sync), whichever way we get here (Start, or L55 skipping straight to a later round
+        on the peers' votes): our lock comes back first, and in the guard's own round the
+        signed frames are re-sent (we may not sign them again: without them a peer that
+        needs our vote would wait for ever; explore seeds 525 and 3291)."""
         self.round, self.round_step, self.waiting = rnd, Step.PROPOSE, False
+        g = self.guard
+        back = g is not None and g.height == self.height
+        if back and g is not None and g.lock and self.locked_round < 0 and self.valid_round < 0:
+            self._restore_lock(g.lock)
         self._schedule(TK.RETRANSMIT, self._retransmit_ms())
+        self._propose_or_wait(rnd)
+        if back and g is not None and g.round == rnd and g.payload:
+            self._resend_guarded(g)
+
+    def _propose_or_wait(self, rnd: int) -> None:
         if self.validators.proposer(self.height, rnd) != self.me or not self.voting or self.following:
             self._schedule(TK.PROPOSE, self._timeout_ms("propose"))
             return
@@ -705,12 +713,21 @@ class Replica:
     def _request_sync_from_voters(self, rnd: int, block_id: bytes) -> None:
         voters = sorted(v.validator for v in self.h.votes.get((Kind.PRECOMMIT, rnd), {}).values()
                         if v.block_id == block_id and v.validator != self.me)
+        voters = [v for v in voters if v not in self.sync_refused_by] or voters
         if voters:  # each refused answer moves on to the next voter (one of them is honest)
             self._request_sync(voters[(self.height + rnd + self.sync_refused) % len(voters)], self.height)
 
     def _request_sync(self, peer: str, to_height: int) -> None:
+        """Ask `peer` for the blocks from our height on; not a peer whose sync answer we
+        refused while another may still answer: a lying peer that happens to be
+        heard first after every retry would be asked for ever (`consortium explore`,
+        seed 3458: the node holding 60 % of the power stalled behind a bad-sync peer)."""
         if self.sync_pending or peer == self.me:
             return
+        if peer in self.sync_refused_by:
+            if len(self.sync_refused_by) < len(self.validators.powers) - 1:
+                return
+            self.sync_refused_by.clear()  # every peer refused once: ask round again
         self.sync_pending = True
         body = {"from_height": self.height, "to_height": to_height}
         self._send(peer, Kind.SYNC_REQUEST, body)
@@ -727,18 +744,21 @@ class Replica:
                 d = Decided.from_wire(item)
             except DecodeError:
                 self._count("sync_malformed")
-                self.sync_pending = True
-                self.sync_refused += 1
+                self._refuse_sync(env.sender)
                 return
             if d.block.height < self.height:
                 continue
             if d.block.height > self.height:
                 return
             if not self._accept_synced(d):
-                self.sync_pending = True
-                self.sync_refused += 1
+                self._refuse_sync(env.sender)
                 return
         self._process()
+
+    def _refuse_sync(self, peer: str) -> None:
+        self.sync_pending = True  # until the retry timer
+        self.sync_refused += 1
+        self.sync_refused_by.add(peer)
 
     def _accept_synced(self, d: Decided) -> bool:
         cert = d.certificate

@@ -51,3 +51,32 @@ def test_liveness_after_a_restart_from_a_store_rolled_back_behind_its_guard() ->
     two honest nodes needed its prevote, which never came again."""
     result = run(FINDINGS / "explore-525-liveness.toml")
     assert result.checks["checks"]["liveness"] == "ok", result.checks["violations"]
+
+
+def test_liveness_when_a_rolled_back_node_skips_into_the_round_it_signed_in() -> None:
+    """n=5 (f=1), sh-1 equivocates; every frame lost 1.9..3.7 s; sh-3 and sh-2 crash and
+    restart from stores rolled back one block (explore seed 3291, shrunk to 3 faults).
+    Every honest node must decide a new height within the liveness bound.
+
+    It stalled before the fix: a restarted node synced the lost block, and its peers'
+    votes of round 1 took it straight into round 1 (L55) without passing through Start,
+    where the guard's signed frames are re-sent; its guard forbade a second prevote in
+    that round, so the prevote its peers needed never came and nobody reached 2/3
+    prevotes for a timeout. Entering the guard's round by any path now re-sends them
+    (and the lock comes back on entering the guard's height by any path)."""
+    result = run(FINDINGS / "explore-3291-liveness.toml")
+    assert result.checks["checks"]["liveness"] == "ok", result.checks["violations"]
+
+
+def test_liveness_of_a_rolled_back_heavy_node_behind_a_lying_sync_peer() -> None:
+    """n=6 with powers 4/18/1/1/2/4: hk-1 holds 60 % of the power, hk-2 answers sync with
+    forged certificates, hk-3 withholds, sh-2 sends malformed frames (6 of 30: within f);
+    hk-1 restarts from a store rolled back one block (explore seed 3458). Nothing can be
+    decided without hk-1, so it must catch up.
+
+    It stalled before the fix: after each refused answer and its retry timer, hk-1 asked
+    whichever peer ahead it heard from first, and that was the lying hk-2 every time (94
+    refusals, no block). A peer whose answer was refused is now asked again only after
+    every other peer was."""
+    result = run(FINDINGS / "explore-3458-liveness.toml")
+    assert result.checks["checks"]["liveness"] == "ok", result.checks["violations"]
