@@ -7,6 +7,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 from hypothesis import HealthCheck, settings
@@ -23,6 +26,18 @@ settings.register_profile("dev", max_examples=20, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def interrupt_once_pool_runs(p: subprocess.Popen[str], workers: int, deadline_s: float, after_s: float = 2) -> None:
+    """Ctrl-C (SIGINT) to `p` once its process pool is up (`workers` children) and has run
+    for `after_s`: a fixed sleep instead lands in the imports on a loaded machine (the
+    traceback of a KeyboardInterrupt before any handler exists)."""
+    children = Path(f"/proc/{p.pid}/task/{p.pid}/children")
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline and len(children.read_text().split()) < workers:
+        time.sleep(0.1)
+    time.sleep(after_s)
+    p.send_signal(signal.SIGINT)
 NODES = ROOT / "nodes"
 SHARED_DCSA = ROOT.parent / "shared" / "dcsa"
 

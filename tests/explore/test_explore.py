@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from consortium.explore.to_scenario import scenario_text
 from consortium.scenario import replay
 from consortium.scenario import run as run_scenario
 from consortium.scenario.schema import parse
+from tests.conftest import interrupt_once_pool_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -129,8 +129,7 @@ def test_ctrl_c_stops_cleanly_and_reports_what_was_done(tmp_path: Path) -> None:
     p = subprocess.Popen([sys.executable, "-m", "consortium", "explore", "--minutes", "5", "--heights", "4",
                           "--workers", "2", "--out", str(tmp_path), "--json"], cwd=ROOT, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(6)
-    p.send_signal(signal.SIGINT)
+    interrupt_once_pool_runs(p, workers=2, deadline_s=60)
     out, err = p.communicate(timeout=60)
     assert "Traceback" not in err, err
     summary = json.loads(out)

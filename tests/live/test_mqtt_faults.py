@@ -116,7 +116,8 @@ def test_hong_kong_broker_kill_9_and_restart_in_the_bridged_topology(tmp_path: P
             + _step("hk-down", fault="broker-restart", broker="hk") + _step("back", wait_ms=1500)
             + _step("event", **{"as": "carrier-sh", "tx": "CARGO_EVENT"})
             + '\nbody = { events = "${example:tnt-load-events.json}" }\n'
-            + '\n[[expect]]\nwhat = "tx"\nstep = "event"\ncode = "OK"\n' + _EXPECT)
+            + '\n[[expect]]\nwhat = "tx"\nstep = "event"\ncode = "OK"\n'
+            + _step("heights", wait_height=3) + _EXPECT)  # the run ends at once after its last step
     path = _write(tmp_path, text)
     out = subprocess.run([sys.executable, "-m", "consortium", "run", str(path), "--live", "--broker", "mosquitto",
                           "--topology", "bridged", "--json"], capture_output=True, text=True, timeout=240)

@@ -50,14 +50,16 @@ def test_live_only_keywords_are_refused_on_the_simulator() -> None:
 
 
 def test_the_live_keywords_are_the_live_backends_own() -> None:
-    """The keywords run() lets through for backend="live" are exactly LiveBackend's options."""
+    """The keywords run() lets through for backend="live" are exactly LiveBackend's options,
+    but `trace`, which run() sets itself from its own trace= argument."""
     import inspect
 
     from consortium.scenario.live_backend import LiveBackend
     from consortium.scenario.runner import LIVE_OPTIONS
 
     params = inspect.signature(LiveBackend.__init__).parameters
-    assert set(LIVE_OPTIONS) == {n for n, p in params.items() if p.kind == p.KEYWORD_ONLY}
+    assert set(LIVE_OPTIONS) | {"trace"} == {n for n, p in params.items() if p.kind == p.KEYWORD_ONLY}
+    assert "trace" not in LIVE_OPTIONS
 
 
 def test_a_misspelt_network_override_is_refused_with_the_nearest_name() -> None:
