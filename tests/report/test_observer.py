@@ -17,10 +17,11 @@ from consortium.bus import topics
 from consortium.bus.observer import BusObserver
 from consortium.codec import Kind
 from tests.bus.conftest import CHAIN, Home, home, mosquitto_missing, run
+from tests.bus.test_acl import QUIET_S
+from tests.bus.test_acl import _heard as heard_topics
 
 __all__ = ["home"]  # the session fixture, imported for this module
 pytestmark = pytest.mark.broker
-QUIET_S = 0.6  # how long a subscriber listens for what it must not get (loopback delivers in ~1 ms)
 
 
 @pytest.fixture
@@ -77,14 +78,8 @@ def test_observer_reads_only_consensus_broadcasts_and_records_who_sent_what_when
                 # the observer's user tries to speak: as a member, and on a topic of its own name
                 await raw.publish(topics.broadcast(CHAIN, "sdb", Kind.PREVOTE), b"observer speaking")
                 await raw.publish(f"{topics.root(CHAIN)}/{brokers.OBSERVER_USER}/status", b"observer speaking")
-                heard: list[str] = []
+                heard = await heard_topics(raw, QUIET_S)
                 spoken: list[bytes] = []
-                try:
-                    async with asyncio.timeout(QUIET_S):
-                        async for msg in raw.messages:
-                            heard.append(str(msg.topic))
-                except TimeoutError:
-                    pass
                 try:
                     async with asyncio.timeout(0.1):
                         async for msg in sdb.messages:
