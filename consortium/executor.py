@@ -15,10 +15,12 @@ above the simulator can use it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import socket
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
@@ -54,6 +56,26 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+@contextlib.contextmanager
+def _sigint_as_flag() -> Iterator[Callable[[], bool]]:
+    """While inside: SIGINT only sets a flag (a list cell: no lock a signal could find
+    held) that the caller polls; outside the main thread, where Python delivers no
+    signals, a flag that never rises."""
+    hit = [False]
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: hit[0]
+        return
+
+    def note(signum: int, frame: Any) -> None:
+        hit[0] = True
+
+    previous = signal.signal(signal.SIGINT, note)
+    try:
+        yield lambda: hit[0]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class LocalPool:
     where = "local"
 
@@ -63,25 +85,33 @@ class LocalPool:
 
     def map(self, fn: Callable[..., R], jobs: Iterable[tuple[Any, ...]],
             more: Callable[[], bool] = _always) -> Iterator[R]:
+        """Ctrl-C raises KeyboardInterrupt here, between submits and waits, never inside
+        the pool's own code: raised at an arbitrary bytecode (Python's default) it could
+        land in submit() or in a queue's lock, after which shutdown() waited for ever
+        (seen once jobs got short: the parent spends its time submitting)."""
         inflight: dict[Future[R], int] = {}
         window = self.workers * limits.executor_inflight_per_worker
         it = iter(jobs)
         exhausted = False
         n = 0
-        while True:
-            while not exhausted and len(inflight) < window and more():
-                job = next(it, None)
-                if job is None:
-                    exhausted = True
-                    break
-                inflight[self._pool.submit(fn, *job)] = n
-                n += 1
-            if not inflight:
-                return
-            done, _ = wait(inflight, return_when=FIRST_COMPLETED)
-            for fut in sorted(done, key=inflight.__getitem__):  # same batch, job order
-                del inflight[fut]
-                yield fut.result()
+        with _sigint_as_flag() as interrupted:
+            while True:
+                while not exhausted and len(inflight) < window and more() and not interrupted():
+                    job = next(it, None)
+                    if job is None:
+                        exhausted = True
+                        break
+                    inflight[self._pool.submit(fn, *job)] = n
+                    n += 1
+                if interrupted():
+                    raise KeyboardInterrupt
+                if not inflight:
+                    return
+                done, _ = wait(inflight, timeout=limits.executor_interrupt_poll_ms / 1000,
+                               return_when=FIRST_COMPLETED)
+                for fut in sorted(done, key=inflight.__getitem__):  # same batch, job order
+                    del inflight[fut]
+                    yield fut.result()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -413,3 +413,7 @@ trace_receipt_match_ms = 250  # a receipt in a live trace is matched to the late
 #   height and round that the bus observer saw up to this long after the receipt (the observer, a Python thread,
 #   may get a frame a few ms after a node did); well under the re-send interval (the sum of the three round
 #   timeouts, seconds), so a receipt is not matched to the next re-send nor to the one before
+
+# Executor (consortium/executor.py): Ctrl-C during explore and sweep
+executor_interrupt_poll_ms = 100  # the local pool's parent notices Ctrl-C within this while it waits for
+#   results (SIGINT only sets a flag, so the interrupt never lands inside the pool's own locks)
