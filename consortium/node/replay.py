@@ -37,7 +37,6 @@ from consortium.consensus import events as ev
 from consortium.consensus.app import BlockContext
 from consortium.consensus.messages import Block
 from consortium.consensus.replica import Replica, Restored
-from consortium.consensus.validators import Validator, ValidatorSet
 from consortium.errors import ConsortiumError, UserError
 from consortium.genesis import Genesis
 from consortium.home import load_genesis, load_key
@@ -45,6 +44,7 @@ from consortium.ledger import Ledger
 from consortium.node.livestore import open_existing
 from consortium.node.record import INPUT_TAGS, BootInfo, LogError, LogReader, check_record, describe, event_of
 from consortium.node.record import outputs_digest as digest_of
+from consortium.node.runtime import node_replica
 
 
 @dataclass
@@ -283,10 +283,8 @@ class _Replay:
         if boot.snapshot_height:
             self.result.notes.append(f"boot at record {index}: the node's ledger came from the snapshot of height "
                                      f"{boot.snapshot_height} and the blocks after it")
-        self.replica = Replica(
-            chain_id=self.genesis.chain_id, validators=ValidatorSet.of(Validator(m.id, m.power, m.public_key) for m in self.genesis.validators), me=self.node,
-            signer=self.signer, app=self.ledger, params=boot.params, genesis_time_ms=self.genesis.genesis_time_ms,
-            restored=Restored(boot.decided, boot.guard, boot.follow_to))
+        self.replica = node_replica(self.genesis, self.node, self.signer, self.ledger, boot.params,
+                                    Restored(boot.decided, boot.guard, boot.follow_to))
 
     def _roll_back(self, height: int) -> None:
         ledger = Ledger(self.genesis)

@@ -57,6 +57,7 @@ from consortium.consensus.validators import Validator, ValidatorSet
 from consortium.errors import UserError
 from consortium.genesis import Genesis
 from consortium.home import load_credentials, load_genesis, load_key
+from consortium.ledger import Ledger
 from consortium.node import twins
 from consortium.node.clock import ClockFile
 from consortium.node.livestore import LiveStore
@@ -121,6 +122,13 @@ class NodeOptions:
 
 def validator_set(genesis: Genesis) -> ValidatorSet:
     return ValidatorSet.of(Validator(m.id, m.power, m.public_key) for m in genesis.validators)
+
+
+def node_replica(genesis: Genesis, node_id: str, signer: crypto.Signer, ledger: Ledger, params: dict[str, int],
+                 restored: Restored) -> Replica:
+    """The Replica a live node runs (and `replay-node` rebuilds from its log)."""
+    return Replica(chain_id=genesis.chain_id, validators=validator_set(genesis), me=node_id, signer=signer,
+                   app=ledger, params=params, genesis_time_ms=genesis.genesis_time_ms, restored=restored)
 
 
 def timing_params(genesis: Genesis, override_ms: int | None) -> dict[str, int]:
@@ -232,11 +240,8 @@ class NodeRuntime:
             r.guard, r.follow_to, dict(r.params), os.getpid(), now_ms()))
 
     def _replica(self, restored: Restored) -> Replica:
-        return Replica(
-            chain_id=self.chain, validators=validator_set(self.genesis), me=self.id, signer=self.signer,
-            app=self.ledger, params=timing_params(self.genesis, self.opts.block_interval_ms),
-            genesis_time_ms=self.genesis.genesis_time_ms, restored=restored,
-        )
+        return node_replica(self.genesis, self.id, self.signer, self.ledger,
+                            timing_params(self.genesis, self.opts.block_interval_ms), restored)
 
     async def _learn_chain_height(self) -> None:
         """Before the first Start: read the peers' status records for
