@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, fields
 from typing import Annotated, Any, ClassVar, TypeVar, get_args, get_origin, get_type_hints
 
 from consortium import limits
@@ -34,11 +35,21 @@ def bad(where: str, problem: str) -> TxError:
     return TxError(Code.BENV, f"{where} {problem}")
 
 
+#: A compiled check: (value, where) -> the value to store, or TxError.
+Run = Callable[[Any, str], Any]
+
+
 class Check:
     """Validates (and may normalise, e.g. list -> tuple) one field value."""
 
     def check(self, value: Any, where: str) -> Any:
         raise NotImplementedError
+
+    def compile(self) -> Run:
+        """`check` as one closure (what Shape runs per field): it accepts the plain valid
+        values itself, with the check's parameters bound, and hands every other value to
+        `check`, which alone decides it (so the result and every error are check's)."""
+        return self.check
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +69,22 @@ class Text(Check):
             raise bad(where, "must not contain control characters")
         return value
 
+    def compile(self) -> Run:
+        lo, hi, slow, control = self.min_len, self.max_len, self.check, _CONTROL.search
+        if self.pattern is None:
+            def run(value: Any, where: str) -> Any:
+                if type(value) is str and lo <= len(value) <= hi and not control(value):
+                    return value
+                return slow(value, where)
+            return run
+        matches = _compiled(self.pattern).fullmatch
+
+        def run_pattern(value: Any, where: str) -> Any:
+            if type(value) is str and lo <= len(value) <= hi and matches(value) and not control(value):
+                return value
+            return slow(value, where)
+        return run_pattern
+
 
 @dataclass(frozen=True, slots=True)
 class Id(Check):
@@ -68,6 +95,15 @@ class Id(Check):
         if problem is not None:
             raise bad(where, problem)
         return value
+
+    def compile(self) -> Run:
+        slow = self.check
+
+        def run(value: Any, where: str) -> Any:
+            if id_problem(value) is None:
+                return value
+            return slow(value, where)
+        return run
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +119,20 @@ class Date(Check):
             raise bad(where, "is not a calendar date") from None
         return value
 
+    def compile(self) -> Run:
+        slow, shaped, calendar = self.check, _DATE_RE.fullmatch, dt.date.fromisoformat
+
+        def run(value: Any, where: str) -> Any:
+            if type(value) is str and shaped(value):
+                try:
+                    calendar(value)
+                except ValueError:
+                    pass
+                else:
+                    return value
+            return slow(value, where)
+        return run
+
 
 @dataclass(frozen=True, slots=True)
 class Int(Check):
@@ -96,6 +146,15 @@ class Int(Check):
             raise bad(where, f"must be in {self.lo}..{self.hi}")
         return value
 
+    def compile(self) -> Run:
+        lo, hi, slow = self.lo, self.hi, self.check
+
+        def run(value: Any, where: str) -> Any:
+            if type(value) is int and lo <= value <= hi:  # not bool: type() is exact
+                return value
+            return slow(value, where)
+        return run
+
 
 @dataclass(frozen=True, slots=True)
 class Flag(Check):
@@ -103,6 +162,15 @@ class Flag(Check):
         if not isinstance(value, bool):
             raise bad(where, "must be a boolean")
         return value
+
+    def compile(self) -> Run:
+        slow = self.check
+
+        def run(value: Any, where: str) -> Any:
+            if value is True or value is False:
+                return value
+            return slow(value, where)
+        return run
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +185,15 @@ class Blob(Check):
             raise bad(where, f"must be {self.lo}..{self.hi} bytes")
         return value
 
+    def compile(self) -> Run:
+        lo, hi, slow = self.lo, self.hi, self.check
+
+        def run(value: Any, where: str) -> Any:
+            if type(value) is bytes and lo <= len(value) <= hi:
+                return value
+            return slow(value, where)
+        return run
+
 
 @dataclass(frozen=True, slots=True)
 class OneOf(Check):
@@ -127,6 +204,15 @@ class OneOf(Check):
             raise bad(where, f"must be one of {', '.join(self.values)}")
         return value
 
+    def compile(self) -> Run:
+        allowed, slow = frozenset(self.values), self.check
+
+        def run(value: Any, where: str) -> Any:
+            if type(value) is str and value in allowed:
+                return value
+            return slow(value, where)
+        return run
+
 
 @dataclass(frozen=True, slots=True)
 class Opt(Check):
@@ -134,6 +220,13 @@ class Opt(Check):
 
     def check(self, value: Any, where: str) -> Any:
         return None if value is None else self.inner.check(value, where)
+
+    def compile(self) -> Run:
+        inner = self.inner.compile()
+
+        def run(value: Any, where: str) -> Any:
+            return None if value is None else inner(value, where)
+        return run
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +247,18 @@ class Many(Check):
         if self.unique and len({_hashable(v) for v in items}) != len(items):
             raise bad(where, "must not repeat an item")
         return items
+
+    def compile(self) -> Run:
+        lo, hi, unique, slow, inner = self.lo, self.hi, self.unique, self.check, self.inner.compile()
+
+        def run(value: Any, where: str) -> Any:
+            if type(value) is not list or not lo <= len(value) <= hi:
+                return slow(value, where)
+            items = tuple([inner(v, f"{where}[{i}]") for i, v in enumerate(value)])
+            if unique and len({_hashable(v) for v in items}) != len(items):
+                raise bad(where, "must not repeat an item")
+            return items
+        return run
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,10 +304,9 @@ class Shape:
     EXTRA: ClassVar[tuple[str, ...]] = ()  # derived (init=False) fields, not on the wire
 
     def __post_init__(self) -> None:
-        name = type(self).__name__
-        for field_name, check in spec(type(self)):
+        for field_name, run, where in _plan(type(self)):
             value = getattr(self, field_name)
-            fixed = check.check(value, f"{name}.{field_name}")
+            fixed = run(value, where)
             if fixed is not value:
                 object.__setattr__(self, field_name, fixed)  # list -> tuple, frozen
         self.validate()
@@ -215,12 +319,20 @@ class Shape:
         where = where or cls.__name__
         if not isinstance(raw, dict):
             raise bad(where, "must be a map")
-        names = [n for n, _ in spec(cls)]
-        if set(raw) != set(names):
-            missing = sorted(set(names) - set(raw))
-            extra = sorted(set(raw) - set(names))
+        names, direct = _names(cls)
+        if raw.keys() != names:
+            missing = sorted(names - set(raw))
+            extra = sorted(set(raw) - names)
             raise bad(where, f"fields differ from the schema (missing {missing}, unexpected {extra})")
-        return cls(**raw)
+        if not direct:
+            return cls(**raw)
+        # What cls(**raw) does (the dataclass __init__ stores the fields, __post_init__
+        # checks them in order, then validate()), storing each value once, checked.
+        shape = object.__new__(cls)
+        for field_name, run, field_where in _plan(cls):
+            _store(shape, field_name, run(raw[field_name], field_where))
+        shape.validate()
+        return shape
 
     def to_dict(self) -> dict[str, Any]:
         return {n: plain(getattr(self, n)) for n, _ in spec(type(self))}
@@ -256,6 +368,31 @@ def spec(cls: type) -> tuple[tuple[str, Check], ...]:
         out.append((f.name, checks[0]))
     _SPECS[cls] = tuple(out)
     return _SPECS[cls]
+
+
+_PLANS: dict[type, tuple[tuple[str, Run, str], ...]] = {}
+_NAMES: dict[type, tuple[frozenset[str], bool]] = {}
+_store = object.__setattr__  # a frozen dataclass stores its fields this way
+
+
+def _plan(cls: type) -> tuple[tuple[str, Run, str], ...]:
+    """(field name, compiled check, "Class.field") of every wire field, cached per class."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _PLANS[cls] = tuple((n, check.compile(), f"{cls.__name__}.{n}") for n, check in spec(cls))
+    return plan
+
+
+def _names(cls: type) -> tuple[frozenset[str], bool]:
+    """The wire field names, and whether Shape.parse may build the object itself: the
+    class keeps Shape's __post_init__ and the dataclass __init__ sets nothing but the
+    wire fields (no derived field has a default)."""
+    found = _NAMES.get(cls)
+    if found is None:
+        direct = (getattr(cls, "__post_init__", None) is Shape.__post_init__
+                  and all(f.default is MISSING and f.default_factory is MISSING for f in fields(cls) if not f.init))
+        found = _NAMES[cls] = (frozenset(n for n, _ in spec(cls)), direct)
+    return found
 
 
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
