@@ -13,9 +13,11 @@ Theory of operation, per transaction of a decided block (apply_block):
 Steps 1-3 are stateless validity (check_block: a block holding such a tx is
 invalid); check_tx runs 1-5 against the committed state without changing it.
 Decoding and signature verification are pure functions of the bytes (and the
-signer's fixed key), so their outcome is memoised by tx hash in a bounded
-FIFO: check_block then apply_block verify each signature once. The memo never
-affects results, only speed.
+signer's fixed key), so their outcome is memoised by the tx bytes themselves (a
+bytes object caches its hash: the mempool's re-checks after every commit look a
+tx up without hashing it again) in a bounded FIFO, with the tx hash: check_block
+then apply_block verify each signature once. The memo never affects results,
+only speed.
 """
 
 from __future__ import annotations
@@ -40,12 +42,14 @@ from consortium.ledger.tx import Tx, decode_tx
 from consortium.types import Role
 
 MEMO_MAX = limits.mempool_txs_max  # decoded/verified txs kept; FIFO eviction
+_NO_NONCES = r.NonceWindow(floor=-1, used=())
 
 
 @dataclass(slots=True)
 class _Memo:
     tx: Tx | None
     error: TxError | None
+    hash: bytes  # SHA-256 of the tx bytes (TxResult.tx_hash)
     verified_key: bytes | None = None
 
 
@@ -56,7 +60,7 @@ class Ledger:
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self.state = State()
-        self._memo: dict[bytes, _Memo] = {}
+        self._memo: dict[bytes, _Memo] = {}  # tx bytes -> decoded, hash, verified key
         #: Scratch space for invariants.check_invariants (not state; see there).
         self.invariant_cache: dict[bytes, bool] = {}
         self.invariant_warm = False
@@ -120,13 +124,16 @@ class Ledger:
     # ---------------------------------------------------------------- one transaction
 
     def _apply_one(self, ctx: BlockContext, today: dt.date, raw: bytes) -> TxResult:
-        h = crypto.digest(raw) if isinstance(raw, bytes) else bytes(32)
+        if not isinstance(raw, bytes):
+            return TxResult(bytes(32), str(Code.BENV), "transaction is not bytes")
+        memo = self._decoded(raw)
+        h = memo.hash
         try:
-            tx = self._authentic(raw, {})
-            self._check_nonce(tx)
+            tx = self._verified(memo, {})
+            window = self._check_nonce(tx)
         except (TxError, Reject) as exc:
             return TxResult(h, str(exc.code), exc.detail)
-        self._consume_nonce(tx)
+        self.state.put(t.NONCE, tx.actor, (window or _NO_NONCES).spend(tx.nonce))  # consumed
         c = Ctx(height=ctx.height, time_ms=ctx.time_ms, today=today, tx=tx)
         self.state.begin()
         try:
@@ -146,14 +153,22 @@ class Ledger:
         """Steps 1-3: decoded, ours, signed by its registered actor (memoised)."""
         if not isinstance(raw, bytes):
             raise TxError(Code.BENV, "transaction is not bytes")
-        h = crypto.digest(raw)
-        memo = self._memo.get(h)
+        return self._verified(self._decoded(raw), registered)
+
+    def _decoded(self, raw: bytes) -> _Memo:
+        """Step 1, memoised by the bytes."""
+        memo = self._memo.get(raw)
         if memo is None:
             try:
-                memo = _Memo(decode_tx(raw, self.genesis.privacy), None)
+                tx = decode_tx(raw, self.genesis.privacy)
+                memo = _Memo(tx, None, tx.hash)
             except TxError as exc:
-                memo = _Memo(None, exc)
-            self._remember(h, memo)
+                memo = _Memo(None, exc, crypto.digest(raw))
+            self._remember(raw, memo)
+        return memo
+
+    def _verified(self, memo: _Memo, registered: dict[str, bytes]) -> Tx:
+        """Steps 2-3 for a decoded tx (the signature check memoised per key)."""
         if memo.tx is None:
             assert memo.error is not None
             raise memo.error
@@ -170,10 +185,10 @@ class Ledger:
             memo.verified_key = key
         return tx
 
-    def _remember(self, h: bytes, memo: _Memo) -> None:
+    def _remember(self, raw: bytes, memo: _Memo) -> None:
         if len(self._memo) >= MEMO_MAX:
             del self._memo[next(iter(self._memo))]  # oldest first
-        self._memo[h] = memo
+        self._memo[raw] = memo
 
     def _may_register(self, actor: str) -> bool:
         p = self.state.get(t.PARTY, actor)
@@ -189,18 +204,12 @@ class Ledger:
 
     # ---------------------------------------------------------------- nonces
 
-    def _check_nonce(self, tx: Tx) -> None:
+    def _check_nonce(self, tx: Tx) -> r.NonceWindow | None:
+        """Step 4; the actor's nonce window (None: none spent yet), which the nonce is fresh in."""
         w = self.state.get(t.NONCE, tx.actor)
         if w is not None and (tx.nonce <= w.floor or tx.nonce in w.used):
             raise Reject(Code.DUPE, f"nonce {tx.nonce} of {tx.actor} was already used")
-
-    def _consume_nonce(self, tx: Tx) -> None:
-        w = self.state.get(t.NONCE, tx.actor) or r.NonceWindow(floor=-1, used=())
-        used = tuple(sorted(w.used + (tx.nonce,)))
-        floor = w.floor
-        if len(used) > limits.used_nonces_max:
-            floor, used = used[0], used[1:]  # everything at or below the oldest is spent
-        self.state.put(t.NONCE, tx.actor, r.NonceWindow(floor=floor, used=used))
+        return w
 
     # ---------------------------------------------------------------- convenience
 

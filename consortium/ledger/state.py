@@ -84,6 +84,7 @@ class State:
         self._enc: dict[str, bytes] = {}  # full key -> canonical value bytes (clean keys)
         self._vhash: dict[str, bytes] = {}  # full key -> SHA-256 of those bytes
         self._dirty: set[str] = set()  # full keys written since the last root
+        self._where: dict[str, tuple[bytes, int]] = {}  # full key -> (its SHA-256, its bucket)
         self._buckets: list[dict[bytes, bytes]] = [{} for _ in range(BUCKETS)]
         self._bucket_hash: list[bytes] = [_EMPTY_BUCKET] * BUCKETS
         self._dirty_buckets: set[int] = set()
@@ -92,7 +93,7 @@ class State:
     # ---------------------------------------------------------------- reads and writes
 
     def get(self, table: Table[R], key: str) -> R | None:
-        if self._pending is not None:
+        if self._pending:  # None outside a transaction; empty until its first write
             found = self._pending.get((table.name, key))
             if found is _DELETED:
                 return None
@@ -118,10 +119,21 @@ class State:
         self._pending = {}
 
     def commit(self) -> None:
+        """_write of every pending record, inlined (once per transaction)."""
         assert self._pending is not None
         pending, self._pending = self._pending, None
+        data, dirty, touched = self._data, self._dirty, self._touched
         for (name, key), rec in pending.items():
-            self._write(name, key, None if rec is _DELETED else rec)  # type: ignore[arg-type]
+            if rec is _DELETED:
+                data[name].pop(key, None)
+            else:
+                data[name][key] = rec  # type: ignore[assignment]
+            full = f"{name}/{key}"
+            dirty.add(full)
+            if touched is not None:
+                touched.add(full)
+        if touched is not None and len(touched) > limits.state_touched_keys_max:
+            self._touched = None  # the consumer falls back to a full pass
 
     def rollback(self) -> None:
         assert self._pending is not None
@@ -184,20 +196,26 @@ class State:
 
     def _flush(self) -> None:
         """Encode every dirty record once and update its bucket leaf."""
+        data, where, enc_of, vhash, buckets = self._data, self._where, self._enc, self._vhash, self._buckets
+        dirty_buckets = self._dirty_buckets
+        encode, digest = r.encode, crypto.digest
         for full in sorted(self._dirty):
             name, _, key = full.partition("/")
-            rec = self._data[name].get(key)
-            hk = crypto.digest(full.encode())
-            b = int.from_bytes(hk[:2], "big") >> (16 - BUCKET_BITS)
+            rec = data[name].get(key)
+            loc = where.get(full)
+            if loc is None:
+                hk = digest(full.encode())
+                loc = where[full] = (hk, int.from_bytes(hk[:2], "big") >> (16 - BUCKET_BITS))
+            hk, b = loc
             if rec is None:
-                self._enc.pop(full, None)
-                self._vhash.pop(full, None)
-                self._buckets[b].pop(hk, None)
+                enc_of.pop(full, None)
+                vhash.pop(full, None)
+                buckets[b].pop(hk, None)
+                del where[full]
             else:
-                enc = r.encode(rec)
-                self._enc[full] = enc
-                self._vhash[full] = self._buckets[b][hk] = crypto.digest(enc)
-            self._dirty_buckets.add(b)
+                enc = enc_of[full] = encode(rec)
+                vhash[full] = buckets[b][hk] = digest(enc)
+            dirty_buckets.add(b)
         self._dirty.clear()
 
     # ---------------------------------------------------------------- snapshot / restore

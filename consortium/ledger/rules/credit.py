@@ -33,8 +33,6 @@ on them and the applicant may waive them, like any other discrepancy.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from consortium import limits
 from consortium.ledger import banking
 from consortium.ledger import bodies as b
@@ -42,6 +40,7 @@ from consortium.ledger import records as r
 from consortium.ledger import state as t
 from consortium.ledger.banking import add_days, examination_period, first_banking_day_from, parse_date
 from consortium.ledger.codes import Code
+from consortium.ledger.records import replace
 from consortium.ledger.rules.common import Ctx, Reject, need_ebl, need_party, need_role, party
 from consortium.ledger.rules.ebl import need_active, need_possessor, need_unpledged, pass_possession
 from consortium.ledger.rules.finance import need_unreserved

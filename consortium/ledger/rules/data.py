@@ -19,13 +19,12 @@ rules; opening is the recipient's business (consortium.ledger.builders).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from consortium import limits
 from consortium.ledger import bodies as b
 from consortium.ledger import records as r
 from consortium.ledger import state as t
 from consortium.ledger.codes import Code
+from consortium.ledger.records import replace
 from consortium.ledger.rules.common import Ctx, Reject, need_party, need_role
 from consortium.ledger.state import State
 from consortium.types import Role

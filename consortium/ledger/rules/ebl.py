@@ -28,7 +28,7 @@ own signed act, or by the carrier's SREJ returning it.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from typing import Any
 
 from consortium import limits
 from consortium.ledger import bodies as b
@@ -37,6 +37,7 @@ from consortium.ledger import state as t
 from consortium.ledger.banking import add_days
 from consortium.ledger.codes import Code
 from consortium.ledger.dcsa import TransportDoc
+from consortium.ledger.records import replace
 from consortium.ledger.rules.cargo import loaders
 from consortium.ledger.rules.common import Ctx, Reject, need_ebl, need_party, need_role, short
 from consortium.ledger.rules.finance import need_unreserved
@@ -47,15 +48,16 @@ from consortium.types import Role
 
 
 def append(s: State, ctx: Ctx, e: r.Ebl, action: str, recipient: str | None,
-           reason: str | None = None) -> r.Ebl:
-    """Add one entry to the eBL's transfer chain; returns the eBL with the new head."""
+           reason: str | None = None, **changes: Any) -> r.Ebl:
+    """Add one entry to the eBL's transfer chain; returns the eBL with the new head (and
+    `changes`: one copy of the record where the act also changes other fields)."""
     if e.chain_len >= limits.ebl_chain_entries_max:
         raise Reject(Code.LIMIT, f"eBL {short(e.id)} has {limits.ebl_chain_entries_max} chain entries")
     entry = r.ChainEntry(ebl=e.id, seq=e.chain_len, action=action, actor=ctx.actor, recipient=recipient,
                          reason_code=reason, time_ms=ctx.time_ms, tx_hash=ctx.tx.hash, prev=e.chain_head,
                          document_checksum=e.id)
     s.put(t.CHAIN, t.chain_key(e.id, entry.seq), entry)
-    return replace(e, chain_len=e.chain_len + 1, chain_head=entry.digest())
+    return replace(e, chain_len=e.chain_len + 1, chain_head=entry.digest(), **changes)
 
 
 def need_active(e: r.Ebl, action: str) -> None:
@@ -89,7 +91,7 @@ def pass_possession(s: State, ctx: Ctx, e: r.Ebl, recipient: str, action: str = 
     if recipient == ctx.actor:
         raise Reject(Code.BENV, f"{action} to oneself")
     need_party(s, recipient, "recipient")
-    return replace(append(s, ctx, e, action, recipient), possessor=recipient)
+    return append(s, ctx, e, action, recipient, possessor=recipient)
 
 
 # ------------------------------------------------------------------ ISSUE
@@ -223,9 +225,9 @@ def _endorse(s: State, ctx: Ctx, ebl_id: str, action: str, recipient: str | None
         raise Reject(Code.TITLE, f"{ctx.actor} was endorsed with ENDORSE and cannot endorse further")
     if recipient is not None:
         need_party(s, recipient, "endorsee")
-    e = append(s, ctx, e, action, recipient)
     blank = recipient is None
-    s.put(t.EBL, e.id, replace(e, endorsee=recipient, blank=blank, endorsable=action != "ENDORSE"))
+    s.put(t.EBL, e.id, append(s, ctx, e, action, recipient, endorsee=recipient, blank=blank,
+                              endorsable=action != "ENDORSE"))
 
 
 def on_endorse(s: State, ctx: Ctx, body: b.Endorse) -> None:
@@ -261,9 +263,8 @@ def _surrender(s: State, ctx: Ctx, ebl_id: str, action: str, recipient: str, rea
     else:
         need_unpledged(e, action)
     need_unreserved(s, e, ctx.actor, None, action)  # financing: collateral under control
-    e = append(s, ctx, e, action, recipient, reason)
-    s.put(t.EBL, e.id, replace(e, status=r.PENDING[action], possessor=e.carrier, surrendered_by=ctx.actor,
-                               amendment_reason=reason))
+    s.put(t.EBL, e.id, append(s, ctx, e, action, recipient, reason, status=r.PENDING[action], possessor=e.carrier,
+                              surrendered_by=ctx.actor, amendment_reason=reason))
 
 
 def _may_take_delivery(e: r.Ebl, actor: str) -> None:
@@ -293,8 +294,7 @@ def _pending_for_carrier(s: State, ctx: Ctx, ebl_id: str, action: str) -> r.Ebl:
 
 def on_sacc(s: State, ctx: Ctx, body: b.Sacc) -> None:
     e = _pending_for_carrier(s, ctx, body.ebl, "SACC")
-    e = append(s, ctx, e, "SACC", e.surrendered_by)
-    e = replace(e, status=r.SURRENDERED[e.status])
+    e = append(s, ctx, e, "SACC", e.surrendered_by, status=r.SURRENDERED[e.status])
     if e.pledgee is not None:
         e = discharge_pledge(s, e)
     s.put(t.EBL, e.id, e)
@@ -304,9 +304,8 @@ def on_srej(s: State, ctx: Ctx, body: b.Srej) -> None:
     e = _pending_for_carrier(s, ctx, body.ebl, "SREJ")
     back = e.surrendered_by
     assert back is not None
-    e = append(s, ctx, e, "SREJ", back)
-    s.put(t.EBL, e.id, replace(e, status="ISSUED", possessor=back, surrendered_by=None,
-                               amendment_reason=None))
+    s.put(t.EBL, e.id, append(s, ctx, e, "SREJ", back, status="ISSUED", possessor=back, surrendered_by=None,
+                              amendment_reason=None))
 
 
 def on_void(s: State, ctx: Ctx, body: b.Void) -> None:

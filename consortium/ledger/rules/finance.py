@@ -31,12 +31,11 @@ until the lender declines).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from consortium.ledger import bodies as b
 from consortium.ledger import records as r
 from consortium.ledger import state as t
 from consortium.ledger.codes import Code
+from consortium.ledger.records import replace
 from consortium.ledger.rules.common import Ctx, Reject, need_ebl, need_role
 from consortium.ledger.state import State
 from consortium.types import Role

@@ -37,14 +37,13 @@ FIN_REPAY does (and at zero frees the collateral).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from consortium import limits
 from consortium.ledger import bodies as b
 from consortium.ledger import records as r
 from consortium.ledger import state as t
 from consortium.ledger.codes import Code
 from consortium.ledger.fields import INT_MAX
+from consortium.ledger.records import replace
 from consortium.ledger.rules import ebl, finance
 from consortium.ledger.rules.common import Ctx, Reject, need_ebl, need_party, need_role
 from consortium.ledger.state import State
