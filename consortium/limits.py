@@ -417,3 +417,10 @@ trace_receipt_match_ms = 250  # a receipt in a live trace is matched to the late
 # Executor (consortium/executor.py): Ctrl-C during explore and sweep
 executor_interrupt_poll_ms = 100  # the local pool's parent notices Ctrl-C within this while it waits for
 #   results (SIGINT only sets a flag, so the interrupt never lands inside the pool's own locks)
+
+# Simulator speed, second round (issue 12: sim/, consensus/ performance)
+sim_kv_blocks_max = 4_096  # blocks whose KVApp check and effect (root, writes, results) are remembered: a pure
+#   memo shared by the nodes of a process (each of n nodes and the reference replay check and apply the same
+#   block); one entry per decided height (a few more under Byzantine proposers), so a few thousand heights' worth
+sim_event_seq_bits_max = 40  # the simulator's heap orders events by (virtual ms << this) + sequence number: one int
+#   comparison per heap step; 2^40 events (~10^12) is beyond any run (a 1,000-height n = 100 run makes ~10^8)

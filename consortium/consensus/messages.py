@@ -228,7 +228,7 @@ class Block:
 
     @property
     def size_bytes(self) -> int:
-        return sum(len(t) for t in self.txs)
+        return sum(map(len, self.txs))
 
     @staticmethod
     def from_wire(m: Any) -> Block:
@@ -314,7 +314,9 @@ def _proposal_body(height: int, round: int, valid_round: int, block: Block,
 def sign_proposal(chain: str, signer: crypto.Signer, proposer: str, height: int, round: int,
                   valid_round: int, block: Block, pol: tuple[tuple[str, bytes], ...] = ()) -> Proposal:
     body = _proposal_body(height, round, valid_round, block, pol)
-    sb = codec.signing_bytes(chain, proposer, Kind.PROPOSAL, body)
+    # the block as it encodes (codec.raw splices its cached encoding, the bytes of its to_wire()):
+    # the same signing bytes without a second canonical walk over the block
+    sb = codec.signing_bytes(chain, proposer, Kind.PROPOSAL, {**body, "block": codec.raw(block.encoded)})
     sig = signer.sign(sb)
     p = Proposal(height, round, valid_round, block, proposer, sig, pol)
     object.__setattr__(p, "_env", codec.Envelope(codec.VERSION, chain, proposer, Kind.PROPOSAL, body, sig,

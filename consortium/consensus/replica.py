@@ -171,38 +171,62 @@ class Replica:
     # ------------------------------------------------------------ the one door
 
     def step(self, event: ev.Event) -> list[ev.Action]:
-        self._out = []
-        self._now = event.now_ms
         if isinstance(event, ev.Received):
-            env = event.envelope
-            h = self.h
-            if env.kind in _VOTE_KINDS and not h.decidable:
-                # A vote changes no input of the upon-rules but vote tallies, and each rule reads
-                # them only through thresholds (quorum of a block, nil or any; skip power of a
-                # round; L49's quorum of precommits is `decidable`). The last step ended at a
-                # fixpoint (no rule could fire); if this vote crossed no threshold, none can now.
-                before = h.crossings
-                self._on_envelope(env)
-                if self.h is h and h.crossings == before and not h.decidable:
-                    out, self._out = self._out, []
-                    return out
-            else:
-                self._on_envelope(env)
-        elif isinstance(event, ev.TxSubmitted):
-            # a tx only enters the mempool, which no upon-rule reads, and every step ends at
-            # a fixpoint of the rules (a new replica is at one): nothing can fire, so skip them
-            self._on_tx(event.tx)
+            return self.receive(event.envelope, event.now_ms)
+        if isinstance(event, ev.TxSubmitted):
+            return self.admit(event.tx, event.now_ms)
+        if isinstance(event, ev.TimeoutFired):
+            return self.timeout(event.kind, event.height, event.round, event.now_ms)
+        if isinstance(event, ev.Start):
+            self._out = []
+            self._now = event.now_ms
+            self._on_start()
+            self._process()
             out, self._out = self._out, []
             return out
-        elif isinstance(event, ev.TimeoutFired):
-            if not self._on_timeout(event):  # stale: no state changed (the clock enables no rule)
+        raise LocalError(f"unknown event {event!r}")  # pragma: no cover - the Event union is closed
+
+    # The three frequent events, each also a method of its own: `step(Received(env, now))`
+    # is `receive(env, now)` and so on. A driver that makes millions of steps (the
+    # simulator) calls these and builds no event object per step.
+
+    def receive(self, env: codec.Envelope, now_ms: int) -> list[ev.Action]:
+        """step(Received(env, now_ms))."""
+        self._out = []
+        self._now = now_ms
+        h = self.h
+        if env.kind in _VOTE_KINDS and not h.decidable:
+            # A vote changes no input of the upon-rules but vote tallies, and each rule reads
+            # them only through thresholds (quorum of a block, nil or any; skip power of a
+            # round; L49's quorum of precommits is `decidable`). The last step ended at a
+            # fixpoint (no rule could fire); if this vote crossed no threshold, none can now.
+            before = h.crossings
+            self._on_envelope(env)
+            if self.h is h and h.crossings == before and not h.decidable:
                 out, self._out = self._out, []
                 return out
-        elif isinstance(event, ev.Start):
-            self._on_start()
-        else:  # pragma: no cover - the Event union is closed
-            raise LocalError(f"unknown event {event!r}")
+        else:
+            self._on_envelope(env)
         self._process()
+        out, self._out = self._out, []
+        return out
+
+    def admit(self, tx: bytes, now_ms: int) -> list[ev.Action]:
+        """step(TxSubmitted(tx, now_ms)). A tx only enters the mempool, which no upon-rule
+        reads, and every step ends at a fixpoint of the rules (a new replica is at one):
+        nothing can fire, so the rules are not asked, and no action results."""
+        self._now = now_ms
+        reason = self.mempool.add(tx, self.app.check_tx)
+        if reason is not None:
+            self._count(f"tx_refused_{reason}")
+        return []  # no action (only counters change): self._out stays [] as every step leaves it
+
+    def timeout(self, kind: ev.TimeoutKind, height: int, rnd: int, now_ms: int) -> list[ev.Action]:
+        """step(TimeoutFired(kind, height, rnd, now_ms))."""
+        self._out = []
+        self._now = now_ms
+        if self._on_timeout(kind, height, rnd):  # else stale: no state changed (the clock enables no rule)
+            self._process()
         out, self._out = self._out, []
         return out
 
@@ -217,16 +241,11 @@ class Replica:
         g = self.guard
         self._start_round(g.round if g is not None and g.height == self.height else 0)
 
-    def _on_tx(self, tx: bytes) -> None:
-        reason = self.mempool.add(tx, self.app.check_tx)
-        if reason is not None:
-            self._count(f"tx_refused_{reason}")
-
     def _on_envelope(self, env: codec.Envelope) -> None:
         if env.kind not in _CONSENSUS_KINDS:
             if env.kind == Kind.TX:  # a batch (codec.BODY_FIELDS): each tx is admitted on its own
                 for tx in env.body["txs"]:
-                    self._on_tx(tx)
+                    self.admit(tx, self._now)
             elif env.kind == Kind.SYNC_RESPONSE:
                 self._on_sync_response(env)
             return  # sync requests and status are the driver's business
@@ -256,7 +275,10 @@ class Replica:
             self._count("round_too_far")
             return
         try:
-            if env.kind == _PROPOSAL:
+            parsed = env.parsed  # a vote or proposal read from this envelope before (see Vote.from_envelope)
+            if type(parsed) is Vote:
+                self._record_vote(parsed)
+            elif env.kind == _PROPOSAL:
                 self._record_proposal(Proposal.from_envelope(env))
             else:
                 self._record_vote(Vote.from_envelope(env))
@@ -305,15 +327,17 @@ class Replica:
                 self._count("bad_pol_signature")
 
     def _record_vote(self, vote: Vote) -> None:
-        key = (vote.kind, vote.round)
+        validator, rnd = vote.validator, vote.round  # (read once: n^2 votes per height)
+        key = (vote.kind, rnd)
         h = self.h
         slot = h.votes.get(key)
         if slot is None:
             slot = h.votes[key] = {}
-            h.tally[key] = {}
-        known = slot.get(vote.validator)
-        power = self.validators.powers.get(vote.validator, 0)
-        tally = h.tally[key]
+            tally = h.tally[key] = {}
+        else:
+            tally = h.tally[key]
+        known = slot.get(validator)
+        power = self.validators.powers.get(validator, 0)
         if known is not None:
             if known.block_id == vote.block_id:
                 return
@@ -326,13 +350,13 @@ class Replica:
         if vote.validator == self.me:  # checked: a peer cannot send our frames; a POL vote is verified
             self._learn_own(vote.height, vote.round, Step.PREVOTE if vote.kind == Kind.PREVOTE else Step.PRECOMMIT,
                             f"our {vote.kind} in a peer's message")
-        slot[vote.validator] = vote
+        slot[validator] = vote
         self._add_power(tally, vote, power)
-        total = self.h.total.get(key, 0)
-        self.h.total[key] = total + power
+        total = h.total.get(key, 0)
+        h.total[key] = total + power
         if total < self.validators.quorum <= total + power:
-            self.h.crossings += 1
-        self._note_sender(vote.round, vote.validator)
+            h.crossings += 1
+        self._note_sender(rnd, validator)
 
     def _add_power(self, tally: dict[bytes | None, int], vote: Vote, power: int) -> None:
         before = tally.get(vote.block_id, 0)
@@ -344,15 +368,18 @@ class Replica:
                 self.h.decidable += 1
 
     def _note_sender(self, rnd: int, sender: str) -> None:
-        senders = self.h.senders.setdefault(rnd, {})
-        if sender in senders:
+        h = self.h
+        senders = h.senders.get(rnd)
+        if senders is None:
+            senders = h.senders[rnd] = {}
+        elif sender in senders:
             return  # a sender's power never changes: nothing new
         power = senders[sender] = self.validators.powers.get(sender, 0)
-        before = self.h.sender_power.get(rnd, 0)
-        self.h.sender_power[rnd] = before + power
+        before = h.sender_power.get(rnd, 0)
+        h.sender_power[rnd] = before + power
         if before < self.validators.skip <= before + power:
-            self.h.skip_rounds.append(rnd)
-            self.h.crossings += 1
+            h.skip_rounds.append(rnd)
+            h.crossings += 1
 
     def _note_evidence(self, e: DuplicateVote) -> None:
         if e.key in self.committed_evidence or e.key in self.pending_evidence:
@@ -360,24 +387,24 @@ class Replica:
         self.pending_evidence[e.key] = e
         self._out.append(ev.ReportEvidence(e))
 
-    def _on_timeout(self, t: ev.TimeoutFired) -> bool:
+    def _on_timeout(self, kind: ev.TimeoutKind, height: int, rnd: int) -> bool:
         """False: a stale timer, which changed nothing (see step)."""
-        if t.kind == TK.SYNC:
+        if kind == TK.SYNC:
             self.sync_pending = False
             return True
-        if t.height != self.height:
+        if height != self.height:
             return False
-        if t.kind == TK.COMMIT and self.waiting and self.round == 0:
+        if kind == TK.COMMIT and self.waiting and self.round == 0:
             self._on_start()
-        elif t.kind == TK.RETRANSMIT and t.round == self.round and not self.waiting:
+        elif kind == TK.RETRANSMIT and rnd == self.round and not self.waiting:
             self._retransmit()
-        elif t.round != self.round or self.waiting:
+        elif rnd != self.round or self.waiting:
             return False
-        elif t.kind == TK.PROPOSE and self.round_step == Step.PROPOSE:  # L57
+        elif kind == TK.PROPOSE and self.round_step == Step.PROPOSE:  # L57
             self._cast(Kind.PREVOTE, None)
-        elif t.kind == TK.PREVOTE and self.round_step == Step.PREVOTE:  # L61
+        elif kind == TK.PREVOTE and self.round_step == Step.PREVOTE:  # L61
             self._cast(Kind.PRECOMMIT, None)
-        elif t.kind == TK.PRECOMMIT:  # L65
+        elif kind == TK.PRECOMMIT:  # L65
             self._start_round(self.round + 1)
         else:
             return False
@@ -814,7 +841,7 @@ class Replica:
         return out
 
     def _retransmit_ms(self) -> int:
-        return sum(self._timeout_ms(s) for s in ("propose", "prevote", "precommit"))
+        return self._timeout_ms("propose") + self._timeout_ms("prevote") + self._timeout_ms("precommit")
 
     def _timeout_ms(self, step: str) -> int:
         base = self.params[f"{step}_timeout_ms"] + self.round * self.params[f"{step}_timeout_ms_delta"]

@@ -26,6 +26,7 @@ from consortium.consensus.app import Application, BlockContext
 from consortium.consensus.validators import ValidatorSet
 
 CHECKS = ("agreement", "validity", "certificate", "double_sign", "state_root", "invariants", "liveness")
+_SAFETY = tuple(c for c in CHECKS if c != "liveness")
 
 
 @dataclass
@@ -45,6 +46,9 @@ class Checkers:
     tx_results: dict[bytes, tuple[int, str, str]] = field(default_factory=dict)  # hash -> (height, code, detail)
     # precommit signatures already verified, per (height, round, block): each is checked once, not per node
     _good_sigs: dict[tuple[int, int, bytes], set[tuple[str, bytes]]] = field(default_factory=dict)
+    # certificates (height, round, block, signatures) already found good: Certificate.problem is a pure
+    # function of them (the chain and validator set are fixed), asked again by each node that commits
+    _good_certs: set[tuple[int, int, bytes, tuple[tuple[str, bytes], ...]]] = field(default_factory=set)
 
     def fail(self, check: str, message: str) -> None:
         assert check in CHECKS
@@ -54,7 +58,7 @@ class Checkers:
 
     @property
     def unsafe(self) -> bool:
-        return any(self.failures[c] for c in CHECKS if c != "liveness")
+        return any(map(self.failures.__getitem__, _SAFETY))  # asked after every commit
 
     @property
     def ok(self) -> bool:
@@ -65,12 +69,14 @@ class Checkers:
         b, cert = c.block, c.certificate
         if cert.block_id != b.id or cert.height != b.height:
             self.fail("certificate", f"{node} h={b.height}: certificate is for another block")
-        else:
-            slot = (cert.height, cert.round, cert.block_id)
+        elif (whole := (cert.height, cert.round, cert.block_id, cert.signatures)) not in self._good_certs:
+            # (a certificate equal to one found good is good: most nodes of a height build the same)
+            slot = whole[:3]
             verified = self._good_sigs.setdefault(slot, set())
             problem = cert.problem(self.chain_id, self.validators, verified)  # read only, not copied
             if problem is None:
                 verified.update(cert.signatures)
+                self._good_certs.add(whole)
             else:
                 self.fail("certificate", f"{node} h={b.height}: {problem}")
         known = self.decided.get(b.height)

@@ -4,8 +4,8 @@ Invariant (driver contract of consortium/consensus/events.py): in every action
 list a replica returns, every proposal or vote it signed is preceded by a Persist
 covering exactly that (height, round, step) and frame; persisted slots strictly
 increase and no slot is signed twice, across crashes and restarts. The audit
-wraps each SimNode's `deliver` and `event`, the two places the simulator gets
-action lists from its replica, so every step of the run is checked.
+wraps each SimNode's `deliver`, `event`, `timeout` and `admit`, the places the
+simulator gets action lists from its replica, so every step of the run is checked.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def audited_run(cfg: SimConfig) -> tuple[SigningAudit, SimResult]:
     sim = Simulation(cfg)
     audit = SigningAudit()
     for node in sim.nodes.values():
-        for name in ("deliver", "event"):
+        for name in ("deliver", "event", "timeout", "admit"):
             inner: Callable[..., list[ev.Action]] = getattr(node, name)
 
             def checked(*args: Any, _inner: Callable[..., list[ev.Action]] = inner, _id: str = node.id
