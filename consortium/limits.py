@@ -424,3 +424,11 @@ sim_kv_blocks_max = 4_096  # blocks whose KVApp check and effect (root, writes, 
 #   block); one entry per decided height (a few more under Byzantine proposers), so a few thousand heights' worth
 sim_event_seq_bits_max = 40  # the simulator's heap orders events by (virtual ms << this) + sequence number: one int
 #   comparison per heap step; 2^40 events (~10^12) is beyond any run (a 1,000-height n = 100 run makes ~10^8)
+
+# Live node latency (issue 12: node/, bus/ performance)
+tx_turn_ms = 2  # a turn of tx admissions ends once it took this long (besides txs_per_turn_max): votes, timers
+#   and finished store writes wait for the end of a turn, and 32 DCSA txs took ~10 ms, a delay added to every
+#   consensus step of a height at 500 tx/s; one loop iteration costs ~10 us, so 2 ms turns cost < 1 % at --max
+gc_freeze_after_full_ms = 20  # a node freezes (gc.freeze) what survived a full collection that took this long:
+#   the next full collections then skip the long-lived ledger state (230 ms -> ~1-6 ms for 10,000 workload txs'
+#   state); short ones are left alone, so a freeze (and the few transient cycles it keeps) needs new state first

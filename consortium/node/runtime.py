@@ -27,7 +27,10 @@ Theory of operation (the live twin of consortium.sim.node):
   (state "stopped"), close the bus and the store. kill -9 loses nothing durable.
 - SQLite writes run in a worker thread (run_in_executor): the loop waits for
   them before the next action, but paho's reader keeps checking incoming frames
-  (signature verification) during the fsync.
+  (signature verification) during the fsync. A Commit's write is the exception: it
+  overlaps the block interval (the timer that follows it starts at once, admission
+  goes on); the next Persist, Broadcast, SendTo or Commit, a sync reply, a tx
+  refusal and a status record each wait until it is durable (`_durable`).
 """
 
 from __future__ import annotations
@@ -80,12 +83,14 @@ BLOCK_INTERVAL_ENV = "CONSORTIUM_BLOCK_INTERVAL_MS"
 
 class GcClock:
     """Time spent in Python's cyclic garbage collector (a hidden pause: a full
-    collection walks every object of a large ledger state)."""
+    collection walks every object of a large ledger state), and whether a long full
+    collection ran since the node last froze the survivors (`freeze_survivors`)."""
 
     def __init__(self) -> None:
         self.total_ms = 0.0
         self.max_ms = 0.0
         self.collections = 0
+        self.full_since_freeze = False
         self._t0 = 0.0
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
@@ -96,6 +101,21 @@ class GcClock:
         self.total_ms += took
         self.max_ms = max(self.max_ms, took)
         self.collections += 1
+        if info.get("generation") == 2 and took >= limits.gc_freeze_after_full_ms:
+            self.full_since_freeze = True
+
+    def freeze_survivors(self) -> None:
+        """After a full collection that took limits.gc_freeze_after_full_ms or more, move
+        every object that survived it to the permanent generation (gc.freeze): the
+        ledger state lives as long as the node, and each later full collection walked
+        all of it again (230 ms for the state of 10,000 workload txs, in every node at
+        about the same height: a pause of the whole consortium); after a freeze it walks
+        only what came since. Frozen objects are still freed by reference counting; only
+        a cycle among objects alive at a freeze is never collected: a few transient
+        objects per freeze, and a freeze needs that much new long-lived state first."""
+        if self.full_since_freeze:
+            self.full_since_freeze = False
+            gc.freeze()
 
     def to_dict(self) -> dict[str, int]:
         return {"collections": self.collections, "total_ms": int(self.total_ms), "max_ms": int(self.max_ms)}
@@ -185,6 +205,7 @@ class NodeRuntime:
         self._mempool_high = limits.mempool_blocks_max * self.replica.params["block_txs_max"]
         self._stopping = asyncio.Event()
         self._committed = asyncio.Event()
+        self._writing: asyncio.Future[None] | None = None  # the commit being made durable (see _commit)
         self._store_sync = os.environ.get(STORE_SYNC_ENV) == "1"
         members = [m.id for m in self.genesis.members]
         self._snapshot_phase = members.index(self.id) * limits.snapshot_every_heights // len(members)
@@ -323,8 +344,10 @@ class NodeRuntime:
                 if self.opts.parent_pid is not None:
                     helpers.append(asyncio.create_task(self._watch_parent(self.opts.parent_pid)))
                 self._record_boot()
+                gc.freeze()  # the ledger restored at boot (see GcClock.freeze_survivors)
                 await self._step(ev.Start(self.ledger_now()))
                 await self._main_loop()
+                await self._durable()
                 await self._publish_status(state="stopped")
                 await asyncio.sleep(limits.status_flush_ms / 1000)  # let the last status reach the socket
         finally:
@@ -333,6 +356,9 @@ class NodeRuntime:
             for task in helpers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if self._writing is not None:  # an exception left a commit in flight: let it land
+                with contextlib.suppress(Exception):
+                    await self._writing
             self.store.close()
             if self.recorder is not None:
                 self.recorder.close()
@@ -381,9 +407,14 @@ class NodeRuntime:
     async def _admit_some(self) -> None:
         """Hand at most limits.txs_per_turn_max txs to the replica, opening the next
         TX frame (a batch) when the current one is used up. Each tx of a batch is
-        admitted (or refused) on its own: one bad tx costs only itself."""
+        admitted (or refused) on its own: one bad tx costs only itself. A turn also ends
+        once it took limits.tx_turn_ms: votes, due timers and finished store writes are
+        handled between turns, and a long turn would delay each consensus step."""
         done = 0
+        start = mono_ms()
         while done < limits.txs_per_turn_max:
+            if done and mono_ms() - start >= limits.tx_turn_ms:
+                return
             if not self._admit:
                 if not self._txs:
                     return
@@ -506,6 +537,8 @@ class NodeRuntime:
             self._count_error("tx_refusals_unsent")
             return
         code = "TOO_LARGE" if len(tx) > limits.tx_bytes_max else self.ledger.check_tx(tx)
+        if code is not None:
+            await self._durable()  # the store then holds every block the replica decided
         if code is None or self.store.tx_result(h) is not None:
             return
         self._refusals_sent += 1
@@ -536,6 +569,7 @@ class NodeRuntime:
             self._count_error("sync_throttled")
             return
         self._sync_served[env.sender] = mono_ms()
+        await self._durable()
         top = self.replica.height - 1
         try:
             reply = sync_reply(self.chain, self.id, self.signer, env, top, self.store.decided_wire)
@@ -555,12 +589,15 @@ class NodeRuntime:
     async def _carry_out(self, actions: list[ev.Action]) -> None:
         for a in actions:
             if isinstance(a, ev.Persist):
+                await self._durable()
                 await self._in_thread(self.store.persist, a)
             elif isinstance(a, ev.Commit):
                 await self._commit(a)
             elif isinstance(a, ev.Broadcast):
+                await self._durable()
                 await self.bus.publish_envelope(a.envelope)
             elif isinstance(a, ev.SendTo):
+                await self._durable()
                 await self.bus.publish_envelope(a.envelope, to=a.to)
             elif isinstance(a, ev.ScheduleTimeout):
                 self._seq += 1
@@ -571,24 +608,42 @@ class NodeRuntime:
                             a.evidence.key)
 
     async def _commit(self, c: ev.Commit) -> None:
+        """Start making height c.block.height durable and return: the write overlaps the
+        block interval that follows a decision (an fsync less on every height's path);
+        whatever must come after it awaits `_durable` first (_carry_out)."""
+        await self._durable()  # one write at a time, in order
         height = c.block.height
         snapshot = None
         t0 = time.perf_counter()
         if self._snapshot_due(height):
-            snapshot = self.ledger.snapshot()
+            snapshot = self.ledger.snapshot()  # the state of this height: taken now, before the ledger moves on
         t1 = time.perf_counter()
-        await self._in_thread(self.store.commit, c, snapshot)
-        if self.recorder is not None:
+        if self.recorder is not None:  # before the next input is recorded (replay-node pairs it with this one)
             self.recorder.commit(height, c.block.id, c.state_root)
+        for r in c.results:  # a late copy of these txs is skipped at admission from now on
+            self._decided_txs[r.tx_hash] = None
+        while len(self._decided_txs) > limits.decided_txs_remembered_max:
+            self._decided_txs.popitem(last=False)
+        self._writing = asyncio.ensure_future(self._write_commit(c, snapshot, t0, t1))
+
+    async def _durable(self) -> None:
+        """Return once the commit in flight (if any) is durable; raise if its write failed."""
+        w = self._writing
+        if w is None:
+            return
+        await asyncio.shield(w)  # shielded: a cancelled waiter (status task) must not cancel the write
+        if self._writing is w:
+            self._writing = None
+
+    async def _write_commit(self, c: ev.Commit, snapshot: bytes | None, t0: float, t1: float) -> None:
+        height = c.block.height
+        await self._in_thread(self.store.commit, c, snapshot)
         if snapshot is not None:
             self.snapshot_height = height
             log.info("%s: snapshot at height %d: %.1f MB, %.0f ms to take, %.0f ms to store", self.id, height,
                      len(snapshot) / 1e6, (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000)
         self._committed.set()
-        for r in c.results:
-            self._decided_txs[r.tx_hash] = None
-        while len(self._decided_txs) > limits.decided_txs_remembered_max:
-            self._decided_txs.popitem(last=False)
+        self.gc.freeze_survivors()
         self.txs_committed += len(c.block.txs)
         self._commits.append((mono_ms(), len(c.block.txs)))
         if log.isEnabledFor(logging.DEBUG) or height % 100 == 0:
@@ -653,6 +708,7 @@ class NodeRuntime:
         }
 
     async def _publish_status(self, state: str = "running") -> None:
+        await self._durable()  # the record's height is in the store
         info = self.status_info(state)
         body = {"height": self.replica.height - 1, "round": self.replica.round, "info": info}
         if self.opts.twin:  # the member's retained record is its first process's: the twin's goes to a file
