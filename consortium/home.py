@@ -87,6 +87,13 @@ def _write(path: Path, text: str, mode: int) -> None:
         os.close(fd)
 
 
+def work_dirs(home: Path) -> list[Path]:
+    """The siblings init_home makes while it builds or replaces `home` (`.NAME.init-*`,
+    `.NAME.old-*`): an interrupt can land between making one and the cleanup that owns
+    it, so whoever removes a temporary home removes these too."""
+    return [p for pat in (f".{home.name}.init-*", f".{home.name}.old-*") for p in home.parent.glob(pat)]
+
+
 def _replace_dir(new: Path, home: Path) -> None:
     if home.exists():
         old = home.with_name(f".{home.name}.old-{secrets.token_hex(4)}")

@@ -107,3 +107,19 @@ def test_init_in_an_unwritable_place_is_one_line(home: str) -> None:
     assert "Traceback" not in out.stderr
     lines = [x for x in out.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and home in lines[0], out.stderr
+
+
+def test_work_dirs_names_init_homes_leftovers_only(tmp_path: Path) -> None:
+    """An interrupt can land between init_home making its build or set-aside directory and
+    the cleanup that owns it: `work_dirs` names exactly those siblings of a home (so a
+    temporary home's owner removes them too: the interrupted `run --live` test saw one
+    left), never the home itself or another home's."""
+    from consortium.home import work_dirs
+
+    home = tmp_path / "consortium-live-abc"
+    home.mkdir()
+    mine = [tmp_path / ".consortium-live-abc.init-x1", tmp_path / ".consortium-live-abc.old-0f0f"]
+    others = [tmp_path / ".consortium-live-abcd.init-x2", tmp_path / "consortium-live-abc.init-x3"]
+    for d in mine + others:
+        d.mkdir()
+    assert sorted(work_dirs(home)) == sorted(mine)

@@ -27,7 +27,7 @@ from consortium.config import default_members_dir
 from consortium.consensus.app import TxResult
 from consortium.errors import UserError
 from consortium.genesis import DEFAULT_CHAIN_ID
-from consortium.home import init_home, load_genesis, load_key
+from consortium.home import init_home, load_genesis, load_key, work_dirs
 from consortium.ledger.ledger import Ledger
 from consortium.node import clock, twins
 from consortium.node.launch import NodeProcess, recorded_nodes, run_dir, start_node, stop_pids, wait_ready
@@ -574,7 +574,8 @@ class LiveBackend:
                 self.broker.stop()
         finally:
             if self._own_home and not self.keep_home:
-                shutil.rmtree(self.home, ignore_errors=True)
+                for d in (self.home, *work_dirs(self.home)):  # init_home's own, if an interrupt left one
+                    shutil.rmtree(d, ignore_errors=True)
 
 
 def _wall_ms() -> int:
