@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import types
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, fields
 from typing import Annotated, Any, ClassVar, TypeVar, get_args, get_origin, get_type_hints
@@ -319,20 +320,14 @@ class Shape:
         where = where or cls.__name__
         if not isinstance(raw, dict):
             raise bad(where, "must be a map")
-        names, direct = _names(cls)
+        names, build = _names(cls)
         if raw.keys() != names:
             missing = sorted(names - set(raw))
             extra = sorted(set(raw) - names)
             raise bad(where, f"fields differ from the schema (missing {missing}, unexpected {extra})")
-        if not direct:
+        if build is None:
             return cls(**raw)
-        # What cls(**raw) does (the dataclass __init__ stores the fields, __post_init__
-        # checks them in order, then validate()), storing each value once, checked.
-        shape = object.__new__(cls)
-        for field_name, run, field_where in _plan(cls):
-            _store(shape, field_name, run(raw[field_name], field_where))
-        shape.validate()
-        return shape
+        return build(raw)  # type: ignore[no-any-return]
 
     def to_dict(self) -> dict[str, Any]:
         return {n: plain(getattr(self, n)) for n, _ in spec(type(self))}
@@ -371,8 +366,7 @@ def spec(cls: type) -> tuple[tuple[str, Check], ...]:
 
 
 _PLANS: dict[type, tuple[tuple[str, Run, str], ...]] = {}
-_NAMES: dict[type, tuple[frozenset[str], bool]] = {}
-_store = object.__setattr__  # a frozen dataclass stores its fields this way
+_NAMES: dict[type, tuple[frozenset[str], Callable[[dict[str, Any]], Any] | None]] = {}
 
 
 def _plan(cls: type) -> tuple[tuple[str, Run, str], ...]:
@@ -383,16 +377,36 @@ def _plan(cls: type) -> tuple[tuple[str, Run, str], ...]:
     return plan
 
 
-def _names(cls: type) -> tuple[frozenset[str], bool]:
-    """The wire field names, and whether Shape.parse may build the object itself: the
-    class keeps Shape's __post_init__ and the dataclass __init__ sets nothing but the
-    wire fields (no derived field has a default)."""
+def _names(cls: type) -> tuple[frozenset[str], Callable[[dict[str, Any]], Any] | None]:
+    """The wire field names, and the builder Shape.parse uses when it may build the
+    object itself (None: it may not): the class keeps Shape's __post_init__ and the
+    dataclass __init__ sets nothing but the wire fields (no derived field has a default)."""
     found = _NAMES.get(cls)
     if found is None:
         direct = (getattr(cls, "__post_init__", None) is Shape.__post_init__
                   and all(f.default is MISSING and f.default_factory is MISSING for f in fields(cls) if not f.init))
-        found = _NAMES[cls] = (frozenset(n for n, _ in spec(cls)), direct)
+        found = _NAMES[cls] = (frozenset(n for n, _ in spec(cls)), _builder(cls) if direct else None)
     return found
+
+
+def _builder(cls: type) -> Callable[[dict[str, Any]], Any]:
+    """What cls(**raw) does for a map with exactly the wire fields (the dataclass
+    __init__ stores the fields, __post_init__ checks them in plan order, then validate()),
+    storing each value once, checked: one generated function per class, the plan's
+    loop unrolled, each value stored through its slot (what object.__setattr__ does
+    for a slotted class), validate() left out where it is Shape's own (it does nothing)."""
+    ns: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    lines = ["def build(raw):", "    shape = new(cls)"]
+    for i, (name, run, where) in enumerate(_plan(cls)):
+        slot = getattr(cls, name)
+        assert isinstance(slot, types.MemberDescriptorType), (cls, name)
+        ns[f"run{i}"], ns[f"set{i}"], ns[f"where{i}"] = run, slot.__set__, where
+        lines.append(f"    set{i}(shape, run{i}(raw[{name!r}], where{i}))")
+    if getattr(cls, "validate", None) is not Shape.validate:
+        lines.append("    shape.validate()")
+    lines.append("    return shape")
+    exec("\n".join(lines), ns)  # noqa: S102 - our own field names, repr'd
+    return ns["build"]  # type: ignore[no-any-return]
 
 
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

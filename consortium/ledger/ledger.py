@@ -43,6 +43,7 @@ from consortium.types import Role
 
 MEMO_MAX = limits.mempool_txs_max  # decoded/verified txs kept; FIFO eviction
 _NO_NONCES = r.NonceWindow(floor=-1, used=())
+_OK = str(Code.OK)
 
 
 @dataclass(slots=True)
@@ -84,9 +85,9 @@ class Ledger:
 
     def check_tx(self, tx: bytes) -> str | None:
         try:
-            decoded = self._authentic(tx, {})
+            decoded, actor = self._signed(tx)
             self._check_nonce(decoded)
-            self._check_role(decoded)
+            self._check_role_of(decoded, actor)
         except (TxError, Reject) as exc:
             return str(exc.code)
         return None
@@ -95,11 +96,22 @@ class Ledger:
         if len(txs) > limits.block_txs_max or sum(len(x) for x in txs) > limits.block_bytes_max:
             return str(Code.BENV)
         registered: dict[str, bytes] = {}  # parties registered earlier in this block
+        memo_of = self._memo.get
         for raw in txs:
-            try:
-                tx = self._authentic(raw, registered)
-            except TxError as exc:
-                return str(exc.code)
+            # _authentic(raw, registered), its common case inlined: a tx the memo holds,
+            # decoded, ours, from a registered actor whose key it was verified with
+            memo = memo_of(raw) if type(raw) is bytes else None
+            tx = None
+            if memo is not None and memo.tx is not None and memo.tx.chain_id == self.chain_id \
+                    and memo.verified_key is not None:
+                actor = self.state.get(t.PARTY, memo.tx.actor)
+                if actor is not None and actor.public_key == memo.verified_key:
+                    tx = memo.tx
+            if tx is None:
+                try:
+                    tx = self._authentic(raw, registered)
+                except TxError as exc:
+                    return str(exc.code)
             if isinstance(tx.body, RegisterParty) and self._may_register(tx.actor):
                 registered.setdefault(tx.body.party_id, tx.body.public_key)
         return None
@@ -126,28 +138,52 @@ class Ledger:
     def _apply_one(self, ctx: BlockContext, today: dt.date, raw: bytes) -> TxResult:
         if not isinstance(raw, bytes):
             return TxResult(bytes(32), str(Code.BENV), "transaction is not bytes")
-        memo = self._decoded(raw)
-        h = memo.hash
         try:
-            tx = self._verified(memo, {})
+            tx, actor = self._signed(raw)  # what _decoded + _verified(memo, {}) did
             window = self._check_nonce(tx)
         except (TxError, Reject) as exc:
-            return TxResult(h, str(exc.code), exc.detail)
-        self.state.put(t.NONCE, tx.actor, (window or _NO_NONCES).spend(tx.nonce))  # consumed
-        c = Ctx(height=ctx.height, time_ms=ctx.time_ms, today=today, tx=tx)
-        self.state.begin()
+            return TxResult(self._memo[raw].hash, str(exc.code), exc.detail)
+        state = self.state
+        state.put(t.NONCE, tx.actor, (window or _NO_NONCES).spend(tx.nonce))  # consumed
+        c = Ctx.of(ctx.height, ctx.time_ms, today, tx)
+        state.begin()
         try:
-            self._check_role(tx)
-            rules.HANDLERS[tx.kind](self.state, c, tx.body)
+            self._check_role_of(tx, actor)  # the nonce write above leaves parties as read
+            rules.HANDLERS[tx.kind](state, c, tx.body)
         except Reject as exc:
-            self.state.rollback()
-            return TxResult(h, str(exc.code), exc.detail)
+            state.rollback()
+            return TxResult(tx.hash, str(exc.code), exc.detail)
         except Exception as exc:  # a bug: keep the node alive, keep nodes in step
-            self.state.rollback()
+            state.rollback()
             # Only the type: a message may hold addresses or other node-local text.
-            return TxResult(h, str(Code.INTERNAL), f"internal error {type(exc).__name__} in {tx.kind}")
-        self.state.commit()
-        return TxResult(h, str(Code.OK), "")
+            return TxResult(tx.hash, str(Code.INTERNAL), f"internal error {type(exc).__name__} in {tx.kind}")
+        state.commit()
+        return TxResult(tx.hash, _OK, "")
+
+    def _signed(self, raw: bytes) -> tuple[Tx, r.PartyRecord]:
+        """_authentic(raw, {}) and the actor's record, which then exists: one memo lookup
+        and one read of the actor for admission and apply."""
+        if not isinstance(raw, bytes):
+            raise TxError(Code.BENV, "transaction is not bytes")
+        memo = self._memo.get(raw)
+        if memo is None:
+            memo = self._decode(raw)
+        tx = memo.tx
+        if tx is None:
+            assert memo.error is not None
+            raise memo.error
+        if tx.chain_id != self.chain_id:
+            raise TxError(Code.BENV, f"transaction for chain {tx.chain_id!r}, this is {self.chain_id!r}")
+        actor = self.state.get(t.PARTY, tx.actor)
+        key = actor.public_key if actor is not None else b""
+        if not key:
+            raise TxError(Code.BSIG, f"{tx.actor} has no registered key")
+        if memo.verified_key != key:
+            if not tx.signed_by(key):
+                raise TxError(Code.BSIG, f"signature does not verify with {tx.actor}'s key")
+            memo.verified_key = key
+        assert actor is not None
+        return tx, actor
 
     def _authentic(self, raw: bytes, registered: dict[str, bytes]) -> Tx:
         """Steps 1-3: decoded, ours, signed by its registered actor (memoised)."""
@@ -159,12 +195,17 @@ class Ledger:
         """Step 1, memoised by the bytes."""
         memo = self._memo.get(raw)
         if memo is None:
-            try:
-                tx = decode_tx(raw, self.genesis.privacy)
-                memo = _Memo(tx, None, tx.hash)
-            except TxError as exc:
-                memo = _Memo(None, exc, crypto.digest(raw))
-            self._remember(raw, memo)
+            memo = self._decode(raw)
+        return memo
+
+    def _decode(self, raw: bytes) -> _Memo:
+        """Step 1 for bytes the memo does not hold; remembered."""
+        try:
+            tx = decode_tx(raw, self.genesis.privacy)
+            memo = _Memo(tx, None, tx.hash)
+        except TxError as exc:
+            memo = _Memo(None, exc, crypto.digest(raw))
+        self._remember(raw, memo)
         return memo
 
     def _verified(self, memo: _Memo, registered: dict[str, bytes]) -> Tx:
@@ -194,10 +235,10 @@ class Ledger:
         p = self.state.get(t.PARTY, actor)
         return p is not None and p.role in (Role.REGULATOR, Role.DATA_BUREAU)
 
-    def _check_role(self, tx: Tx) -> None:
+    @staticmethod
+    def _check_role_of(tx: Tx, actor: r.PartyRecord) -> None:
+        """Step 5, with the actor's record (read with the signature check)."""
         allowed = rules.ROLES[tx.kind]
-        actor = self.state.get(t.PARTY, tx.actor)
-        assert actor is not None
         if allowed is not None and actor.role not in allowed:
             names = "/".join(sorted(allowed))
             raise Reject(Code.ROLE, f"{tx.actor} is a {actor.role}; {tx.kind} is for a {names}")

@@ -73,6 +73,7 @@ _RUN = re.compile(rb"[0-9Xx +-]*")
 #: A match is at most 18 characters (an ID number; "0086-138-1234-5678"), so one that
 #: overlaps a shape found starts at most 17 characters before it.
 _REACH = 17
+_NEEDLES = _ID_SHAPES + _MOBILE_SHAPES
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
@@ -111,6 +112,24 @@ def _finding(data: bytes) -> str | None:
             if _MOBILE_BYTES.search(data, start, end):
                 return "a mainland mobile phone number"
     return None
+
+
+def may_hold_identifier(encoded: bytes) -> bool:
+    """False when no text or bytes value inside the canonical msgpack bytes `encoded`
+    can hold rules 1-2's identifiers, so value_finding of its decoding is None.
+
+    msgpack stores each text as its UTF-8 bytes and each bytes value as it is, so every
+    leaf value_finding joins lies in `encoded` whole; _finding runs its patterns only
+    around the shapes of _ID_SHAPES and _MOBILE_SHAPES (each longer than a candidate's)
+    inside one leaf (the NUL between leaves breaks a shape), and `encoded` then holds
+    that shape too."""
+    shape = encoded.translate(_SHAPE)
+    if _CANDIDATES[0] not in shape and _CANDIDATES[1] not in shape:
+        return False
+    for needle in _NEEDLES:
+        if needle in shape:
+            return True
+    return False
 
 
 def _windows(data: bytes, shape: bytes, needles: tuple[bytes, ...]) -> list[tuple[int, int]]:

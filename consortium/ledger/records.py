@@ -520,10 +520,10 @@ def encode(rec: Record) -> bytes:
     ASCII, so that is the order of their UTF-8 bytes, and the values are known canonical),
     because the state root encodes every record a block touches. tests/ledger/test_state.py
     and test_apply_fast.py hold it equal to the generic encoder and to the former one."""
-    return _ENCODER.encode(rec)
+    return ENCODER.encode(rec)
 
 
-_ENCODER = msgspec.msgpack.Encoder(order="sorted")
+ENCODER = msgspec.msgpack.Encoder(order="sorted")  # encode's (the state root calls it directly)
 
 
 _MISSING: Any = object()

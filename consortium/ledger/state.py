@@ -16,6 +16,7 @@ Theory of operation
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -33,6 +34,7 @@ SNAPSHOT_FORMAT = "consortium-ledger-snapshot/1"
 BUCKET_BITS = 12
 BUCKETS = 1 << BUCKET_BITS
 _EMPTY_BUCKET = crypto.digest(b"")
+_sha256 = hashlib.sha256  # crypto.digest(x) is _sha256(x).digest()
 _DELETED = object()
 
 
@@ -188,9 +190,11 @@ class State:
     def root(self) -> bytes:
         assert self._pending is None, "root of a half-applied transaction"
         self._flush()
+        buckets, bucket_hash, join, sha256 = self._buckets, self._bucket_hash, b"".join, _sha256
         for b in sorted(self._dirty_buckets):
-            bucket = self._buckets[b]
-            self._bucket_hash[b] = crypto.digest(b"".join(k + bucket[k] for k in sorted(bucket)))
+            # the leaves (key hash + value hash) in key-hash order: key hashes are unique,
+            # so sorting the items never compares the values
+            bucket_hash[b] = sha256(join(map(join, sorted(buckets[b].items())))).digest()
         self._dirty_buckets.clear()
         return crypto.digest(ROOT_DOMAIN + b"".join(self._bucket_hash))
 
@@ -198,13 +202,13 @@ class State:
         """Encode every dirty record once and update its bucket leaf."""
         data, where, enc_of, vhash, buckets = self._data, self._where, self._enc, self._vhash, self._buckets
         dirty_buckets = self._dirty_buckets
-        encode, digest = r.encode, crypto.digest
+        encode, sha256 = r.ENCODER.encode, _sha256  # r.encode and crypto.digest, inlined
         for full in sorted(self._dirty):
             name, _, key = full.partition("/")
             rec = data[name].get(key)
             loc = where.get(full)
             if loc is None:
-                hk = digest(full.encode())
+                hk = sha256(full.encode()).digest()
                 loc = where[full] = (hk, int.from_bytes(hk[:2], "big") >> (16 - BUCKET_BITS))
             hk, b = loc
             if rec is None:
@@ -214,7 +218,7 @@ class State:
                 del where[full]
             else:
                 enc = enc_of[full] = encode(rec)
-                vhash[full] = buckets[b][hk] = digest(enc)
+                vhash[full] = buckets[b][hk] = sha256(enc).digest()
             dirty_buckets.add(b)
         self._dirty.clear()
 

@@ -25,8 +25,11 @@ cannot be replayed either.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from consortium import codec, crypto, limits
 from consortium.errors import DecodeError
@@ -34,7 +37,13 @@ from consortium.genesis import DEFAULT_CHAIN_ID
 from consortium.ledger.bodies import BY_KIND, Body
 from consortium.ledger.codes import Code
 from consortium.ledger.fields import INT_MAX, TxError
-from consortium.ledger.privacy import DEFAULT_POLICY, Policy, party_finding, value_finding
+from consortium.ledger.privacy import (
+    DEFAULT_POLICY,
+    Policy,
+    may_hold_identifier,
+    party_finding,
+    value_finding,
+)
 from consortium.types import id_problem
 
 VERSION = 1
@@ -102,19 +111,83 @@ def decode_tx(data: bytes, privacy: Policy = DEFAULT_POLICY) -> Tx:
         raise TxError(Code.BENV, "transaction is not bytes")
     if len(data) > limits.tx_bytes_max:
         raise TxError(Code.BENV, f"transaction is {len(data)} bytes > {limits.tx_bytes_max}")
-    try:
-        value = codec.decode(data)
-    except DecodeError as exc:
-        raise TxError(Code.BENV, f"not a canonical transaction ({exc.reason})") from None
-    version, chain_id, kind, actor, nonce, raw_body, sig = _fields(value)
-    _scan_pii(raw_body, privacy)
+    fields = _flat_fields(data)
+    if fields is None:  # anything else takes the general path, which words every refusal
+        try:
+            value = codec.decode(data)
+        except DecodeError as exc:
+            raise TxError(Code.BENV, f"not a canonical transaction ({exc.reason})") from None
+        fields = _fields(value)
+    _, chain_id, kind, actor, nonce, raw_body, sig = fields
+    if may_hold_identifier(data):  # else no text or bytes leaf of the body can hold one
+        _scan_pii(raw_body, privacy)
     body = BY_KIND[kind].parse(raw_body, kind)
-    _scan_parties(body, privacy)
+    if kind in _DOCUMENT_KINDS:  # party_finding of any other body is None: it has no `doc`
+        _scan_parties(body, privacy)
     # The signed message is the wire form minus the signature: re-use the bytes.
     assert data[0] == 0x97 and data[-66:-64] == _SIG_TAIL
-    message = DOMAIN + b"\x96" + data[1:-66]
-    return Tx(chain_id=chain_id, kind=kind, actor=actor, nonce=nonce, body=body, signature=sig,
-              hash=crypto.digest(data), size=len(data), signing_bytes=message)
+    # What Tx(...) stores, without its keyword parsing and __post_init__: the asserts there
+    # hold by construction (kind names body's class, 64-byte signature, 0 < size <= max).
+    tx = _new(Tx)
+    _set_chain_id(tx, chain_id)
+    _set_kind(tx, kind)
+    _set_actor(tx, actor)
+    _set_nonce(tx, nonce)
+    _set_body(tx, body)
+    _set_signature(tx, sig)
+    _set_hash(tx, _sha256(data).digest())
+    _set_size(tx, len(data))
+    _set_signing_bytes(tx, DOMAIN + b"\x96" + data[1:-66])
+    return tx
+
+
+_DOCUMENT_KINDS = frozenset(kind for kind, cls in BY_KIND.items() if hasattr(cls, "doc"))  # ISSUE
+_new = object.__new__
+_sha256 = hashlib.sha256  # crypto.digest, inlined
+_set_chain_id, _set_kind, _set_actor, _set_nonce, _set_body, _set_signature, _set_hash, _set_size, \
+    _set_signing_bytes = (getattr(Tx, name).__set__ for name in Tx.__slots__)  # slot descriptors
+assert Tx.__slots__ == ("chain_id", "kind", "actor", "nonce", "body", "signature", "hash", "size",
+                        "signing_bytes")
+
+#: The wire form's outer array with its types checked in C; the body's values are any.
+_TX_DECODER = msgspec.msgpack.Decoder(tuple[int, str, str, str, int, dict[str, Any], bytes])
+_TX_ENCODER = msgspec.msgpack.Encoder()  # codec's encoder: the same defaults
+_FLAT_LEAVES = frozenset({str, int, bytes, bool, type(None)})
+_NESTED_LEAVES = _FLAT_LEAVES | {list, dict}
+
+
+def _flat_fields(data: bytes) -> tuple[int, str, str, str, int, dict[str, Any], bytes] | None:
+    """`_fields(codec.decode(data))` for a valid transaction, or None: then the general
+    path decides (and words any refusal).
+
+    Exact: the typed decode gives the values the plain decode gives (else re-encoding
+    would differ) with the outer array's types checked; a body with text keys in sorted
+    order and plain leaves (no float, no ext type) is what codec's canonical walk accepts
+    at depth 1 (a tx is far below codec's size and length bounds), and its lists and maps
+    get codec's own walk at depth 2; equal re-encoded bytes is codec's final test; the
+    field tests are `_fields`' own, and each passes."""
+    try:
+        value = _TX_DECODER.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    version, chain_id, kind, actor, nonce, body, sig = value
+    keys = list(body)
+    leaves = set(map(type, body.values()))
+    if not _FLAT_LEAVES.issuperset(leaves):
+        if not _NESTED_LEAVES.issuperset(leaves):
+            return None
+        try:  # what codec.decode's walk does below the body (depth 2 and deeper)
+            for v in body.values():
+                if type(v) is list or type(v) is dict:
+                    codec._check_decoded(v, 2, False)  # a tx is shorter than codec_str_bytes_max
+        except DecodeError:
+            return None
+    if (version == VERSION and type(version) is int and 0 < len(chain_id) <= limits.chain_id_bytes_max
+            and kind in BY_KIND and 0 <= nonce <= INT_MAX and type(nonce) is int
+            and len(sig) == limits.signature_bytes and keys == sorted(keys) and id_problem(actor) is None
+            and _TX_ENCODER.encode(value) == data):
+        return value
+    return None
 
 
 def _fields(value: Any) -> tuple[int, str, str, str, int, dict[str, Any], bytes]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from consortium.errors import RemoteError
 from consortium.ledger import state as t
@@ -30,14 +30,30 @@ class Ctx:
     time_ms: int
     today: dt.date  # local (UTC+8) calendar date of the block
     tx: Tx
+    actor: str = field(init=False, repr=False, compare=False)  # tx.actor (the rules read it often)
 
-    @property
-    def actor(self) -> str:
-        return self.tx.actor
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "actor", self.tx.actor)
+
+    @classmethod
+    def of(cls, height: int, time_ms: int, today: dt.date, tx: Tx) -> Ctx:
+        """Ctx(height, time_ms, today, tx), built slot by slot (once per applied tx)."""
+        c = _new(cls)
+        _set_height(c, height)
+        _set_time_ms(c, time_ms)
+        _set_today(c, today)
+        _set_tx(c, tx)
+        _set_actor(c, tx.actor)
+        return c
 
     @property
     def date(self) -> str:
         return self.today.isoformat()
+
+
+_new = object.__new__
+_set_height, _set_time_ms, _set_today, _set_tx, _set_actor = (getattr(Ctx, n).__set__ for n in Ctx.__slots__)
+assert Ctx.__slots__ == ("height", "time_ms", "today", "tx", "actor")
 
 
 def party(s: State, ident: str) -> PartyRecord | None:
