@@ -13,6 +13,8 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from consortium import codec, crypto, limits
 from consortium.codec import Kind, Reason
 from consortium.consensus.validators import ValidatorSet
@@ -20,6 +22,14 @@ from consortium.errors import DecodeError
 
 ZERO_ID = b"\x00" * limits.digest_bytes
 NIL = None  # a vote for no block
+
+#: msgpack of a value that is already canonical (exact plain types, ints within 64 bits, map
+#: keys inserted in sorted order): what codec.encode gives for it, without its Python walk
+#: (an encoder with codec's settings, msgspec's defaults). Callers build such values only.
+pack_canonical = msgspec.msgpack.Encoder().encode
+_INT_MIN, _INT_MAX = -(2 ** (limits.codec_int_bits_max - 1)), 2**limits.codec_int_bits_max - 1  # codec's bounds
+_BYTES_ONLY = {bytes}
+_PRECOMMIT = Kind.PRECOMMIT
 
 
 def _shape(cond: bool, what: str) -> None:
@@ -141,8 +151,9 @@ class Certificate:
             if v is None or vid in seen:
                 return f"signature by unknown or repeated validator {vid!r}"
             seen.add(vid)
-            if (vid, sig) not in known and not Vote(Kind.PRECOMMIT, self.height, self.round, self.block_id, vid,
-                                                    sig).verify(chain, v.public_key):
+            if (vid, sig) not in known and not crypto.verify(  # Vote(PRECOMMIT, ...).verify without the Vote
+                    v.public_key, codec.vote_signing_bytes(chain, vid, _PRECOMMIT, self.height, self.round,
+                                                           self.block_id), sig):
                 return f"bad precommit signature of {vid!r}"
             power += v.power
         if power < validators.quorum:
@@ -214,8 +225,35 @@ class Block:
     def encoded(self) -> bytes:
         """codec.encode(self.to_wire()), computed once (the id hashes it; a lock record embeds it)."""
         if not self._encoded:
-            object.__setattr__(self, "_encoded", codec.encode(self._wire_fields()))
+            data = self._encoded_plain()
+            object.__setattr__(self, "_encoded", codec.encode(self._wire_fields()) if data is None else data)
         return self._encoded
+
+    def _encoded_plain(self) -> bytes | None:
+        """codec.encode(self.to_wire()) built as the canonical value itself (keys inserted in sorted
+        order, codec's walk would change nothing) when every field has its exact plain type and
+        no evidence: the blocks of every height. None otherwise (the general walk decides, and
+        raises what it raises). tests/consensus/test_fast_paths.py compares the two."""
+        h, t, lc, txs = self.height, self.time_ms, self.last_commit, self.txs
+        if (self.evidence or type(h) is not int or type(t) is not int or not _INT_MIN <= h <= _INT_MAX
+                or not _INT_MIN <= t <= _INT_MAX or type(self.proposer) is not str or type(self.prev_id) is not bytes
+                or type(self.app_hash) is not bytes or type(txs) is not tuple or (txs and set(map(type, txs)) != _BYTES_ONLY)):
+            return None
+        if lc is None:
+            commit = None
+        else:
+            ch, cr, sigs = lc.height, lc.round, lc.signatures
+            if (type(ch) is not int or type(cr) is not int or not _INT_MIN <= ch <= _INT_MAX
+                    or not _INT_MIN <= cr <= _INT_MAX or type(lc.block_id) is not bytes or type(sigs) is not tuple):
+                return None
+            pairs = []
+            for pair in sigs:
+                if type(pair) is not tuple or len(pair) != 2 or type(pair[0]) is not str or type(pair[1]) is not bytes:
+                    return None
+                pairs.append(list(pair))
+            commit = {"block_id": lc.block_id, "height": ch, "round": cr, "signatures": pairs}
+        return pack_canonical({"app_hash": self.app_hash, "evidence": [], "height": h, "last_commit": commit,
+                               "prev_id": self.prev_id, "proposer": self.proposer, "time_ms": t, "txs": list(txs)})
 
     def _wire_fields(self) -> dict[str, Any]:
         return {"height": self.height, "time_ms": self.time_ms, "proposer": self.proposer,

@@ -45,6 +45,7 @@ from consortium.consensus.messages import (
     DuplicateVote,
     Proposal,
     Vote,
+    pack_canonical,
     sign_proposal,
     sign_vote,
 )
@@ -57,6 +58,7 @@ _VOTE_KINDS = (Kind.PREVOTE, Kind.PRECOMMIT)
 _CONSENSUS_KINDS = (Kind.PREVOTE, Kind.PRECOMMIT, Kind.PROPOSAL)  # most frequent first
 # enum members as plain module constants on the hot paths (an enum class attribute costs ~0.1 us)
 _PROPOSAL, _PROPOSE, _PREVOTE_STEP = Kind.PROPOSAL, Step.PROPOSE, Step.PREVOTE
+_PRECOMMIT, _SYNC, _ROUNDS_AHEAD = Kind.PRECOMMIT, TK.SYNC, limits.rounds_ahead_max
 _NO_LOCK = codec.encode({"locked_round": -1, "locked": None, "valid_round": -1, "valid": None})  # see _lock_bytes
 
 
@@ -195,6 +197,20 @@ class Replica:
         self._out = []
         self._now = now_ms
         h = self.h
+        vote = env.parsed
+        if vote is None and env.kind in _VOTE_KINDS:
+            vote = Vote.from_envelope(env)  # read once for every node (a pure function of the envelope)
+        if type(vote) is Vote and not h.decidable and vote.height == self.height \
+                and self.round <= vote.round <= self.round + _ROUNDS_AHEAD and vote.validator in self.validators.powers:
+            # The common vote, _on_envelope and _record without their frames: a validator's
+            # vote of our height, neither a lagging round (help) nor one too far ahead. Same
+            # recording, same fixpoint argument as below.
+            before = h.crossings
+            self._record_vote(vote)
+            if h.crossings != before or h.decidable:
+                self._process()
+            out, self._out = self._out, []
+            return out
         if env.kind in _VOTE_KINDS and not h.decidable:
             # A vote changes no input of the upon-rules but vote tallies, and each rule reads
             # them only through thresholds (quorum of a block, nil or any; skip power of a
@@ -223,8 +239,10 @@ class Replica:
 
     def timeout(self, kind: ev.TimeoutKind, height: int, rnd: int, now_ms: int) -> list[ev.Action]:
         """step(TimeoutFired(kind, height, rnd, now_ms))."""
-        self._out = []
         self._now = now_ms
+        if height != self.height and kind != _SYNC:
+            return []  # stale: what _on_timeout finds first, and it changes nothing (most timers of a height)
+        self._out = []
         if self._on_timeout(kind, height, rnd):  # else stale: no state changed (the clock enables no rule)
             self._process()
         out, self._out = self._out, []
@@ -327,7 +345,7 @@ class Replica:
                 self._count("bad_pol_signature")
 
     def _record_vote(self, vote: Vote) -> None:
-        validator, rnd = vote.validator, vote.round  # (read once: n^2 votes per height)
+        validator, rnd, block_id = vote.validator, vote.round, vote.block_id  # (read once: n^2 votes per height)
         key = (vote.kind, rnd)
         h = self.h
         slot = h.votes.get(key)
@@ -339,33 +357,35 @@ class Replica:
         known = slot.get(validator)
         power = self.validators.powers.get(validator, 0)
         if known is not None:
-            if known.block_id == vote.block_id:
+            if known.block_id == block_id:
                 return
             self._note_evidence(DuplicateVote(known, vote))
-            extra = self.h.conflicts.setdefault(key, {})
-            if (vote.validator, vote.block_id) not in extra:
-                extra[(vote.validator, vote.block_id)] = vote
-                self._add_power(tally, vote, power)
-            return
-        if vote.validator == self.me:  # checked: a peer cannot send our frames; a POL vote is verified
-            self._learn_own(vote.height, vote.round, Step.PREVOTE if vote.kind == Kind.PREVOTE else Step.PRECOMMIT,
-                            f"our {vote.kind} in a peer's message")
-        slot[validator] = vote
-        self._add_power(tally, vote, power)
+            extra = h.conflicts.setdefault(key, {})
+            if (validator, block_id) in extra:
+                return
+            extra[(validator, block_id)] = vote
+        else:
+            if validator == self.me:  # checked: a peer cannot send our frames; a POL vote is verified
+                self._learn_own(vote.height, rnd, Step.PREVOTE if vote.kind == Kind.PREVOTE else Step.PRECOMMIT,
+                                f"our {vote.kind} in a peer's message")
+            slot[validator] = vote
+        # the vote's power to its value's tally (a conflicting vote too, see _Height.conflicts)
+        q = self.validators.quorum
+        before = tally.get(block_id, 0)
+        tally[block_id] = before + power
+        if before < q <= before + power:
+            h.crossings += 1
+            if block_id is not None and vote.kind == _PRECOMMIT:
+                h.decidable += 1
+        if known is not None:
+            return  # counted once in the total and among the round's senders
         total = h.total.get(key, 0)
         h.total[key] = total + power
-        if total < self.validators.quorum <= total + power:
+        if total < q <= total + power:
             h.crossings += 1
-        self._note_sender(rnd, validator)
-
-    def _add_power(self, tally: dict[bytes | None, int], vote: Vote, power: int) -> None:
-        before = tally.get(vote.block_id, 0)
-        tally[vote.block_id] = before + power
-        q = self.validators.quorum
-        if before < q <= before + power:
-            self.h.crossings += 1
-            if vote.kind == Kind.PRECOMMIT and vote.block_id is not None:
-                self.h.decidable += 1
+        senders = h.senders.get(rnd)
+        if senders is None or validator not in senders:
+            self._note_sender(rnd, validator)
 
     def _note_sender(self, rnd: int, sender: str) -> None:
         h = self.h
@@ -600,7 +620,8 @@ class Replica:
         """Lock and valid value travel with the guard: a validator that forgot its
         lock after a crash could prevote against a value it precommitted."""
         signed = [e.encode() for e in self._signed_in_round(self.round)] + [env.encode()]
-        self.guard = Guard(self.height, self.round, step, codec.encode(signed), self._lock_bytes())
+        # a list of frames (exact bytes) is its own canonical form: codec.encode(signed) without the walk
+        self.guard = Guard(self.height, self.round, step, pack_canonical(signed), self._lock_bytes())
         self._out.append(ev.Persist(self.height, self.round, step, self.guard.payload, self.guard.lock))
 
     def _lock_bytes(self) -> bytes:
@@ -613,11 +634,13 @@ class Replica:
         if memo is not None and memo[0][0] == state[0] and memo[0][2] == state[2] \
                 and memo[0][1] is state[1] and memo[0][3] is state[3]:
             return memo[1]
-        data = codec.encode({  # the blocks as they encode (codec.raw): the bytes of their to_wire()
-            "locked_round": self.locked_round,
+        # the blocks as they encode (codec.raw: the bytes of their to_wire()); rounds are ints and the
+        # keys are inserted in sorted order, so the value is canonical as it is: codec.encode without the walk
+        data = pack_canonical({
             "locked": codec.raw(self.locked.encoded) if self.locked else None,
-            "valid_round": self.valid_round,
+            "locked_round": self.locked_round,
             "valid": codec.raw(self.valid_value.encoded) if self.valid_value else None,
+            "valid_round": self.valid_round,
         })
         self._lock_memo = (state, data)
         return data

@@ -103,6 +103,7 @@ def heals(f: Fault) -> bool:
             or (f.op in ("drop", "duplicate", "delay") and f.value == 0))
 
 
+_SYNC_REQUEST = codec.Kind.SYNC_REQUEST  # served by SimNode.deliver (the driver), not the replica
 _STEP_OF = dict(zip((codec.Kind.PROPOSAL, codec.Kind.PREVOTE, codec.Kind.PRECOMMIT), STEPS, strict=True))
 
 # event kinds in the heap
@@ -156,6 +157,8 @@ class Simulation:
                                    {i: self.nodes[i].signer for i in ids})
         self._round_cut: dict[tuple[int, int, str], dict[str, int]] = {}  # (h, r, step) -> instance -> group
         self._cut_since: dict[tuple[int, int, str], int] = {}  # when each cut first applied
+        self._frame_memo = ncfg.frames
+        self._frames_seen = ncfg.frames._seen if ncfg.frames is not None else {}  # see _dispatch
         self._verified = crypto.VerifyMemo()  # signatures checked once for all nodes (see run_until)
         for rp in cfg.round_partitions:
             self._round_cut[(rp.height, rp.round, rp.step)] = {x: g for g, grp in enumerate(rp.groups) for x in grp}
@@ -267,7 +270,7 @@ class Simulation:
             self.recorder.submitted(now, tx)
         for node in self.nodes.values():
             if node.alive and not node.paused:  # step(TxSubmitted(tx, node.clock(now)))
-                actions = node.admit(tx, node.cfg.genesis_time_ms + now + node.skew_ms)
+                actions = node.replica.admit(tx, node.cfg.genesis_time_ms + now + node.skew_ms)  # SimNode.admit
                 if actions:
                     self._do(node, actions)
 
@@ -301,7 +304,12 @@ class Simulation:
             self.counts["frames_delivered"] += 1
             if self.recorder is not None:
                 self.recorder.received(now, dst, frame)
-            actions = node.deliver(frame, node.cfg.genesis_time_ms + now + node.skew_ms)  # node.clock(now)
+            got = self._frames_seen.get(frame)  # SimNode.deliver's first lookup, inlined
+            if type(got) is codec.Envelope and got.kind is not _SYNC_REQUEST:
+                # a frame decoded before, for the replica: SimNode.deliver's own path, without its frame
+                actions = node.replica.receive(got, node.cfg.genesis_time_ms + now + node.skew_ms)
+            else:
+                actions = node.deliver(frame, node.cfg.genesis_time_ms + now + node.skew_ms)  # node.clock(now)
             if actions:  # most deliveries (votes below every threshold) produce none
                 self._do(node, actions)
         elif kind == _TIMER:
@@ -316,8 +324,8 @@ class Simulation:
             if self.recorder is not None:
                 self.recorder.timeout(self.now, dst, str(t.kind), t.height, t.round)
             self._trace.update(b"T%d|%s|%s|%d|%d" % (self.now, node.id_bytes, t.kind.encode(), t.height, t.round))
-            actions = node.timeout(t.kind, t.height, t.round,  # step(TimeoutFired(..., node.clock(now)))
-                                   node.cfg.genesis_time_ms + self.now + node.skew_ms)
+            actions = node.replica.timeout(t.kind, t.height, t.round,  # SimNode.timeout, without its frame
+                                           node.cfg.genesis_time_ms + self.now + node.skew_ms)
             if actions:
                 self._do(node, actions)
         elif kind == _TX:
@@ -363,6 +371,8 @@ class Simulation:
         elif self.honest(node.id):
             self.checkers.on_signed(node.id, env)
             sends = [([to] if to else None, env.encode())]
+            if self._frame_memo is not None:  # its receivers need not decode it (see FrameMemo.learn_vote)
+                self._frame_memo.learn_vote(env, self._verified)
         else:
             sends = self.coalition.outgoing(node.me, env, to)
         cut = self._cut_of(env) if self._round_cut else None

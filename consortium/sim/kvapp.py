@@ -12,8 +12,11 @@ from collections.abc import Sequence
 
 from consortium import codec, crypto, limits
 from consortium.consensus.app import BlockContext, TxResult
+from consortium.consensus.messages import pack_canonical
 
 PREFIX = b"kv:"
+_INT_MIN, _INT_MAX = -(2 ** (limits.codec_int_bits_max - 1)), 2**limits.codec_int_bits_max - 1  # codec's ints
+_BYTES_ONLY = {bytes}
 
 
 def _problem(tx: bytes) -> str | None:
@@ -101,4 +104,13 @@ def _block_effect(root: bytes, height: int, time_ms: int,
         results.append(result)
     # A chained root keeps per-block cost independent of the state size,
     # yet any divergence in state or order changes every later root.
-    return crypto.digest(root + codec.encode([height, time_ms, list(txs)])), writes, tuple(results)
+    return crypto.digest(root + _block_bytes(height, time_ms, txs)), writes, tuple(results)
+
+
+def _block_bytes(height: int, time_ms: int, txs: tuple[bytes, ...]) -> bytes:
+    """codec.encode([height, time_ms, list(txs)]); built as it is when already canonical (exact ints
+    within 64 bits, exact bytes), the walk otherwise (tests/sim/test_kvapp_fast.py compares them)."""
+    if (type(height) is int and type(time_ms) is int and _INT_MIN <= height <= _INT_MAX
+            and _INT_MIN <= time_ms <= _INT_MAX and (not txs or set(map(type, txs)) == _BYTES_ONLY)):
+        return pack_canonical([height, time_ms, list(txs)])
+    return codec.encode([height, time_ms, list(txs)])

@@ -23,6 +23,8 @@ from consortium.consensus.validators import ValidatorSet
 from consortium.errors import DecodeError
 
 _SYNC_REQUEST = Kind.SYNC_REQUEST  # a module constant: an enum class attribute costs ~0.1 us per delivery
+_VOTE_KINDS = {Kind.PREVOTE: Kind.PREVOTE, Kind.PRECOMMIT: Kind.PRECOMMIT}  # what Kind(str(kind)) decodes to
+_UINT_MAX = 2**limits.codec_int_bits_max - 1  # codec's uint bound (64-bit ints)
 
 
 @dataclass
@@ -52,6 +54,42 @@ class FrameMemo:
         self._chain = chain_id
         self._keys = keys
         self._seen: dict[bytes, codec.Envelope | str] = {}
+
+    def learn_vote(self, env: codec.Envelope, verified: crypto.VerifyMemo) -> None:
+        """Remember, without decoding it, what decoding a vote frame a node of this simulation
+        sends will give: the envelope `decode_envelope` returns, field for field (the body as
+        a canonical decode orders it). Only when every check of the decoder provably passes:
+        the frame is the canonical encoding of these fields (rebuilt from them and compared,
+        a fresh canonical encoding of plain values cannot be refused as non-canonical), the
+        body's shape (uint height and round, nil or a 32-byte block id), the version, chain,
+        a known sender with an id and frame within their bounds, and a signature `verified`
+        holds as valid under the sender's key (the Signer taught it, Ed25519 is correct; the
+        decoder's own check would find it there). Anything else (a forged or altered frame,
+        another key, a frame the memo forgot) is decoded as before, on delivery.
+        tests/sim/test_sim_fast.py compares the two."""
+        frame = env.frame
+        if env.kind not in _VOTE_KINDS or not frame or frame in self._seen:
+            return
+        body, sender, sig = env.body, env.sender, env.signature
+        if type(body) is not dict or len(body) != 3:
+            return
+        height, rnd, block_id = body.get("height"), body.get("round"), body.get("block_id", b"")
+        key = self._keys.get(sender) if type(sender) is str else None
+        if (key is None or type(height) is not int or type(rnd) is not int or not 0 <= height <= _UINT_MAX
+                or not 0 <= rnd <= _UINT_MAX or not (block_id is None or (type(block_id) is bytes
+                                                                       and len(block_id) == limits.digest_bytes))
+                or env.version != codec.VERSION or env.chain != self._chain or type(sig) is not bytes
+                or len(sig) != limits.signature_bytes
+                or len(sender) > limits.member_id_bytes_max or len(self._chain) > limits.chain_id_bytes_max
+                or len(frame) > limits.codec_str_bytes_max):
+            return
+        signing = codec.vote_signing_bytes(self._chain, sender, env.kind, height, rnd, block_id)
+        if (key, signing, sig) not in verified.valid or codec.frame_of(signing, sig) != frame:
+            return
+        if len(self._seen) >= limits.sim_frame_memo_max:
+            self._seen.clear()
+        self._seen[frame] = codec.Envelope(codec.VERSION, self._chain, sender, _VOTE_KINDS[env.kind],
+                                           {"block_id": block_id, "height": height, "round": rnd}, sig, frame)
 
     def decode(self, frame: bytes) -> codec.Envelope | str:
         """The envelope, or the DecodeError reason it fails with."""
@@ -180,7 +218,11 @@ class SimNode:
 
     def persist(self, action: ev.Persist | ev.Commit) -> None:
         if isinstance(action, ev.Persist):
-            self.store.guard = Guard(action.height, action.round, action.step, action.payload, action.lock)
+            g = self.replica.guard  # the Guard this Persist was made from, unless a later one replaced it
+            if (g is None or g.payload is not action.payload or g.lock is not action.lock or g.height != action.height
+                    or g.round != action.round or g.step != action.step):
+                g = Guard(action.height, action.round, action.step, action.payload, action.lock)
+            self.store.guard = g
         else:
             assert action.block.height == self.height + 1, "commits are contiguous"
             self.store.decided.append(Decided(action.block, action.certificate))

@@ -4,38 +4,50 @@ Invariant (driver contract of consortium/consensus/events.py): in every action
 list a replica returns, every proposal or vote it signed is preceded by a Persist
 covering exactly that (height, round, step) and frame; persisted slots strictly
 increase and no slot is signed twice, across crashes and restarts. The audit
-wraps each SimNode's `deliver`, `event`, `timeout` and `admit`, the places the
-simulator gets action lists from its replica, so every step of the run is checked.
+wraps every replica's `receive`, `timeout`, `admit` and `step` (Start), the places
+the simulator gets action lists from (it calls them directly, as SimNode's doors
+do), so every step of the run is checked, restarted replicas included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from consortium import codec
 from consortium.consensus import events as ev
+from consortium.consensus.replica import Replica
+from consortium.sim import node as sim_node
 from consortium.sim.core import SimConfig, SimResult, Simulation
 from tests.consensus.harness import SigningAudit
 from tests.sim.helpers import config
 
 
 def audited_run(cfg: SimConfig) -> tuple[SigningAudit, SimResult]:
-    sim = Simulation(cfg)
     audit = SigningAudit()
-    for node in sim.nodes.values():
-        for name in ("deliver", "event", "timeout", "admit"):
-            inner: Callable[..., list[ev.Action]] = getattr(node, name)
 
-            def checked(*args: Any, _inner: Callable[..., list[ev.Action]] = inner, _id: str = node.id
-                        ) -> list[ev.Action]:
-                actions = _inner(*args)
-                audit.check(_id, actions)
-                return actions
+    class Audited(Replica):
+        def _audit(self, actions: list[ev.Action]) -> list[ev.Action]:
+            audit.check(self.me, actions)  # (no twins in these runs: one replica per validator at a time)
+            return actions
 
-            setattr(node, name, checked)
-    return audit, sim.run()
+        def step(self, event: ev.Event) -> list[ev.Action]:
+            out = super().step(event)  # Received, TxSubmitted, TimeoutFired route to the methods below
+            return self._audit(out) if isinstance(event, ev.Start) else out
+
+        def receive(self, env: codec.Envelope, now_ms: int) -> list[ev.Action]:
+            return self._audit(super().receive(env, now_ms))
+
+        def timeout(self, kind: ev.TimeoutKind, height: int, rnd: int, now_ms: int) -> list[ev.Action]:
+            return self._audit(super().timeout(kind, height, rnd, now_ms))
+
+        def admit(self, tx: bytes, now_ms: int) -> list[ev.Action]:
+            return self._audit(super().admit(tx, now_ms))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sim_node, "Replica", Audited)
+        return audit, Simulation(cfg).run()
 
 
 RUNS: dict[str, dict[str, Any]] = {
