@@ -433,3 +433,21 @@ tx_turn_ms = 2  # a turn of tx admissions ends once it took this long (besides t
 gc_freeze_after_full_ms = 20  # a node freezes (gc.freeze) what survived a full collection that took this long:
 #   the next full collections then skip the long-lived ledger state (230 ms -> ~1-6 ms for 10,000 workload txs'
 #   state); short ones are left alone, so a freeze (and the few transient cycles it keeps) needs new state first
+
+# Paced load processes (issue 12: bench/load.py, client/submit.py TxBatcher)
+load_flush_ms = 20  # a paced load process (`bench --rate`) sends a TX frame this long after its first tx was
+#   due (one wake-up per frame). Each frame costs every node a receipt (~0.1-0.3 ms of CPU: socket, paho, loop
+#   wake, check) and each ms in a batch is a ms of a tx's wait: at 250 tx/s per process, 6 txs and 42 frames/s
+#   instead of ~2 and 125 (tx_batch_flush_ms with a 2 ms tick), for ~6 ms more mean wait; one bench block interval
+
+# Live node per-height overhead (issue 12, third round: node/runtime.py, bus/adapter.py)
+bus_write_queue_frames_max = 2_000  # our frames handed to paho and not yet written to the socket (QoS 0 is
+#   written at once, not awaited): beyond this the broker connection is stalled and a new frame is counted in
+#   unsent["write_queue_full"] instead of queued; > bus_outbox_frames_max, so a reconnect's outbox always fits
+bus_topics_cached_max = 1_024  # parsed topics remembered (a node hears a few per member and kind); beyond: cleared,
+#   so hostile topic names cannot grow memory
+
+assert bus_write_queue_frames_max > bus_outbox_frames_max, "the outbox is flushed into the write queue"
+bus_read_bytes_max = 65_536  # bytes a node's socket reader looks at per readable event for complete QoS 0 PUBLISH
+#   packets (taken in one recv; bigger frames, e.g. 1 MB proposals, go through paho's reader): bounds one event's
+#   work, so a flood of small frames cannot keep the loop in the reader

@@ -25,7 +25,7 @@ Theory of operation (the live twin of consortium.sim.node):
   "round": current round, "info": {...}} (see `NodeRuntime.status_info`).
 - SIGTERM / SIGINT: finish the current action list, publish a last status
   (state "stopped"), close the bus and the store. kill -9 loses nothing durable.
-- SQLite writes run in a worker thread (run_in_executor): the loop waits for
+- SQLite writes run in a worker thread (`StoreWriter`): the loop waits for
   them before the next action, but paho's reader keeps checking incoming frames
   (signature verification) during the fsync. A Commit's write is the exception: it
   overlaps the block interval (the timer that follows it starts at once, admission
@@ -43,7 +43,9 @@ import heapq
 import json
 import logging
 import os
+import queue
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +121,61 @@ class GcClock:
 
     def to_dict(self) -> dict[str, int]:
         return {"collections": self.collections, "total_ms": int(self.total_ms), "max_ms": int(self.max_ms)}
+
+
+class StoreWriter:
+    """The thread that runs the store's durable writes, one at a time in the order given.
+    The loop hands it a write and awaits a plain future, which the thread completes with
+    call_soon_threadsafe (the write's exception, if any, is the future's). What
+    run_in_executor did per write besides (a concurrent Future with its condition, a work
+    item, the pool's thread bookkeeping, two chained futures) is gone; the writes never
+    overlapped before either (each is awaited before the next starts)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._jobs: queue.SimpleQueue[tuple[Any, tuple[Any, ...], asyncio.Future[None]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def write(self, fn: Any, *args: Any) -> asyncio.Future[None]:
+        """Run fn(*args) in the thread; the future (of the running loop) completes after it."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._main, name=self._name, daemon=True)
+            self._thread.start()
+        self._jobs.put((fn, args, fut))
+        return fut
+
+    def close(self) -> None:
+        """Stop the thread once the writes handed to it are done."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._jobs.put(None)
+            thread.join()
+
+    def _main(self) -> None:
+        jobs = self._jobs
+        while (job := jobs.get()) is not None:
+            fn, args, fut = job
+            try:
+                fn(*args)
+            except BaseException as exc:  # the awaiting side raises it
+                _complete_soon(fut, exc)
+            else:
+                _complete_soon(fut, None)
+
+
+def _complete_soon(fut: asyncio.Future[None], exc: BaseException | None) -> None:
+    with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits any more
+        fut.get_loop().call_soon_threadsafe(_complete, fut, exc)
+
+
+def _complete(fut: asyncio.Future[None], exc: BaseException | None) -> None:
+    if fut.done():  # the waiter was cancelled
+        return
+    if exc is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(exc)
 
 
 def now_ms() -> int:
@@ -204,9 +261,11 @@ class NodeRuntime:
         self._decided_txs: collections.OrderedDict[bytes, None] = collections.OrderedDict()  # recent, by hash
         self._mempool_high = limits.mempool_blocks_max * self.replica.params["block_txs_max"]
         self._stopping = asyncio.Event()
-        self._committed = asyncio.Event()
+        self._committed = False  # a commit became durable since the last status record
+        self._commit_waiter: asyncio.Future[None] | None = None  # the status task waiting for that
         self._writing: asyncio.Future[None] | None = None  # the commit being made durable (see _commit)
         self._store_sync = os.environ.get(STORE_SYNC_ENV) == "1"
+        self._writer = StoreWriter(f"store-{self.instance}")
         members = [m.id for m in self.genesis.members]
         self._snapshot_phase = members.index(self.id) * limits.snapshot_every_heights // len(members)
         self._peers: dict[str, float] = {}  # sender -> monotonic ms of its last frame
@@ -215,6 +274,7 @@ class NodeRuntime:
         self._lost_reported: tuple[int, int, int] | None = None
         self._sync_served: dict[str, float] = {}
         self._commits: collections.deque[tuple[float, int]] = collections.deque()
+        self._commits_txs = 0  # txs in those commits (kept as they come and go)
         self.txs_committed = 0
         self.filtered: dict[str, int] = {}
         self.filtered_kinds: dict[str, int] = {}  # frames the network filter dropped (blocked, lost, overflow), by kind
@@ -359,6 +419,7 @@ class NodeRuntime:
             if self._writing is not None:  # an exception left a commit in flight: let it land
                 with contextlib.suppress(Exception):
                     await self._writing
+            self._writer.close()
             self.store.close()
             if self.recorder is not None:
                 self.recorder.close()
@@ -379,7 +440,9 @@ class NodeRuntime:
             else:
                 await self._wait_frame()
                 continue
-            await asyncio.sleep(0)  # let paho's reader and the status task run
+            if self._urgent or self._txs or self._admit or self.bus.frames_pending:
+                await asyncio.sleep(0)  # more to do: let paho's reader and the status task run first
+            # (else the next turn waits for a frame, and that wait lets them run)
 
     def _pull(self) -> None:
         """Move every checked frame out of the adapter's queue, consensus and
@@ -543,7 +606,7 @@ class NodeRuntime:
             return
         self._refusals_sent += 1
         refusal = codec.seal_envelope(self.chain, self.id, Kind.TX_REFUSED, {"tx_hash": h, "code": code}, self.signer)
-        await self.bus.publish_envelope(refusal, to=to)
+        self.bus.send_envelope(refusal, to=to)
 
     async def _step(self, event: ev.Event) -> None:
         if self.recorder is not None:  # before the step: replay-node re-runs exactly this
@@ -589,16 +652,19 @@ class NodeRuntime:
     async def _carry_out(self, actions: list[ev.Action]) -> None:
         for a in actions:
             if isinstance(a, ev.Persist):
-                await self._durable()
+                if self._writing is not None:
+                    await self._durable()
                 await self._in_thread(self.store.persist, a)
             elif isinstance(a, ev.Commit):
                 await self._commit(a)
             elif isinstance(a, ev.Broadcast):
-                await self._durable()
-                await self.bus.publish_envelope(a.envelope)
+                if self._writing is not None:
+                    await self._durable()
+                self.bus.send_envelope(a.envelope)  # QoS 0: written now, in order, not awaited
             elif isinstance(a, ev.SendTo):
-                await self._durable()
-                await self.bus.publish_envelope(a.envelope, to=a.to)
+                if self._writing is not None:
+                    await self._durable()
+                self.bus.send_envelope(a.envelope, to=a.to)
             elif isinstance(a, ev.ScheduleTimeout):
                 self._seq += 1
                 heapq.heappush(self._timers, (mono_ms() + a.delay_ms, self._seq, a))
@@ -631,7 +697,10 @@ class NodeRuntime:
         w = self._writing
         if w is None:
             return
-        await asyncio.shield(w)  # shielded: a cancelled waiter (status task) must not cancel the write
+        if w.done():  # landed already: no shield, no wait (result() raises if the write failed)
+            w.result()
+        else:
+            await asyncio.shield(w)  # shielded: a cancelled waiter (status task) must not cancel the write
         if self._writing is w:
             self._writing = None
 
@@ -642,10 +711,14 @@ class NodeRuntime:
             self.snapshot_height = height
             log.info("%s: snapshot at height %d: %.1f MB, %.0f ms to take, %.0f ms to store", self.id, height,
                      len(snapshot) / 1e6, (t1 - t0) * 1000, (time.perf_counter() - t1) * 1000)
-        self._committed.set()
+        self._committed = True
+        waiter = self._commit_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         self.gc.freeze_survivors()
         self.txs_committed += len(c.block.txs)
         self._commits.append((mono_ms(), len(c.block.txs)))
+        self._commits_txs += len(c.block.txs)
         if log.isEnabledFor(logging.DEBUG) or height % 100 == 0:
             log.info("%s: decided height %d (%d txs) root %s", self.id, height, len(c.block.txs),
                      c.state_root.hex()[:16])
@@ -664,7 +737,7 @@ class NodeRuntime:
         if self._store_sync:
             fn(*args)
             return
-        await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+        await self._writer.write(fn, *args)
 
     def _count_error(self, what: str, k: int = 1) -> int:
         n = self.errors.get(what, 0) + k
@@ -676,9 +749,9 @@ class NodeRuntime:
     def tx_per_s(self) -> int:
         now = mono_ms()
         while self._commits and self._commits[0][0] < now - limits.rate_window_ms:
-            self._commits.popleft()
+            self._commits_txs -= self._commits.popleft()[1]
         window = min(limits.rate_window_ms, max(1.0, now - self._started_mono()))
-        return int(sum(n for _, n in self._commits) * 1000 / window)
+        return int(self._commits_txs * 1000 / window)
 
     def _started_mono(self) -> float:
         return mono_ms() - (now_ms() - self.started_ms)
@@ -716,22 +789,28 @@ class NodeRuntime:
                               json.dumps({"height": body["height"], "round": body["round"], **info}) + "\n")
             return
         env = codec.seal_envelope(self.chain, self.id, Kind.STATUS, body, self.signer)
-        await self.bus.publish_envelope(env, retain=True)
+        self.bus.send_envelope(env, retain=True)
 
     async def _status_loop(self) -> None:
         """A record every limits.status_interval_ms, and soon after each commit (at most
         every limits.status_gap_ms): readers then see every node's newest height, so
         nodes at one height show it at about the same moment."""
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 await self._publish_status()
             except Exception:  # status is best effort; the node goes on
                 log.exception("%s: status record failed", self.id)
             await asyncio.sleep(limits.status_gap_ms / 1000)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._committed.wait(),
-                                       (limits.status_interval_ms - limits.status_gap_ms) / 1000)
-            self._committed.clear()
+            if not self._committed:  # wait for a commit, at most until the interval is over (one future)
+                waiter = self._commit_waiter = loop.create_future()
+                timer = loop.call_later((limits.status_interval_ms - limits.status_gap_ms) / 1000, _wake, waiter)
+                try:
+                    await waiter
+                finally:
+                    timer.cancel()
+                    self._commit_waiter = None
+            self._committed = False
 
     def ledger_now(self) -> int:
         """The consortium clock (bus/clock.py): wall clock plus the run's offset.
@@ -744,6 +823,11 @@ class NodeRuntime:
             if self.clock.poll():
                 log.info("%s: consortium clock offset now %d ms", self.id, self.clock.offset_ms)
             await asyncio.sleep(limits.netfilter_poll_ms / 1000)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _filter_info(f: FilterFile) -> dict[str, Any]:

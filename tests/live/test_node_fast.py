@@ -5,6 +5,7 @@ signed frame, guard record, sync reply and refusal still waits for it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 from collections.abc import Iterator
@@ -184,3 +185,135 @@ async def _commit_and_wait(node: NodeRuntime, commit: ev.Commit) -> None:
     durable = getattr(node, "_durable", None)  # (a node that wrote commits before returning has none)
     if durable is not None:
         await durable()
+
+
+def test_a_failed_commit_write_stops_every_later_output_even_once_it_has_landed(
+        node: NodeRuntime, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit whose durable write failed (the store raised) is never followed by a signed
+    frame: the next Broadcast raises the write's error instead of publishing, whether it
+    came while the write still ran or after it had already finished (`_durable`'s shortcut
+    for a finished write still reads its outcome)."""
+    commit = one_commit(home, [])
+
+    def broken_commit(c: ev.Commit, snapshot: bytes | None) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(node.store, "commit", broken_commit)
+    signer = crypto.Signer(load_key(home, "hkma", load_genesis(home)))
+    prevote = codec.seal_envelope(node.chain, "hkma", Kind.PREVOTE, {"height": 2, "round": 0, "block_id": None},
+                                  signer)
+
+    async def run() -> None:
+        await node._carry_out([commit])
+        writing = node._writing
+        assert writing is not None
+        while not writing.done():  # the write lands (and fails) first
+            await asyncio.sleep(0.005)
+        with pytest.raises(OSError, match="disk gone"):
+            await node._carry_out([ev.Broadcast(prevote)])
+        assert len(node.bus._outbox) == 0
+
+    asyncio.run(run())
+
+
+def test_the_status_task_publishes_soon_after_a_commit_and_otherwise_once_per_interval(
+        node: NodeRuntime, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The status task publishes a record, then waits at least status_gap_ms and at most
+    status_interval_ms: a durable commit ends the wait early (one record soon after it),
+    and without commits no further record comes before the interval is over."""
+    monkeypatch.setattr(limits, "status_gap_ms", 20)
+    monkeypatch.setattr(limits, "status_interval_ms", 60_000)
+
+    def records() -> int:
+        return sum(1 for o in node.bus._outbox if codec.decode_unverified(o.payload).kind == Kind.STATUS)
+
+    async def until(n: int) -> None:
+        while records() < n:
+            await asyncio.sleep(0.005)
+
+    async def run() -> None:
+        task = asyncio.ensure_future(node._status_loop())
+        try:
+            await asyncio.wait_for(until(1), 10)
+            await asyncio.sleep(0.3)  # many gaps, no commit: still one record
+            assert records() == 1
+            await node._carry_out([one_commit(home, [])])
+            await node._durable()
+            await asyncio.wait_for(until(2), 10)  # the commit ends the wait
+            await asyncio.sleep(0.3)
+            assert records() == 2
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    asyncio.run(run())
+
+
+def test_the_store_writer_runs_writes_in_order_one_at_a_time_and_hands_back_their_errors() -> None:
+    """The node's store thread runs the writes handed to it one at a time, in the order
+    given, each future completing only after its own write returned; a write's exception
+    is raised to the side awaiting it (and the thread goes on); a waiter cancelled while its
+    write runs leaves the thread serving the next writes; close() ends the thread."""
+    writer = rt_mod.StoreWriter("test-store")
+    log: list[tuple[str, int]] = []
+    lock = threading.Lock()
+
+    def write(i: int) -> None:
+        assert lock.acquire(blocking=False), "two writes overlapped"
+        try:
+            log.append(("start", i))
+            threading.Event().wait(0.002)
+            log.append(("end", i))
+        finally:
+            lock.release()
+
+    def broken() -> None:
+        raise OSError("disk gone")
+
+    async def run() -> None:
+        futs = [writer.write(write, i) for i in range(5)]
+        for i, f in enumerate(futs):
+            await f
+            assert ("end", i) in log
+        with pytest.raises(OSError, match="disk gone"):
+            await writer.write(broken)
+        cancelled = writer.write(write, 5)
+        cancelled.cancel()
+        await writer.write(write, 6)
+
+    asyncio.run(run())
+    assert log == [(e, i) for i in range(7) for e in ("start", "end")]
+    writer.close()
+    assert writer._thread is None
+
+
+def test_the_status_tx_rate_is_the_former_sum_over_the_window(
+        node: NodeRuntime, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The status record's tx_per_s, kept as a running total of the txs of the commits in
+    the last limits.rate_window_ms, equals the former sum over those commits at every
+    moment, while commits of different sizes arrive and age out of the window."""
+    clock = [10_000.0]
+    monkeypatch.setattr(rt_mod, "mono_ms", lambda: clock[0])
+    monkeypatch.setattr(rt_mod, "now_ms", lambda: int(clock[0]) + 1_700_000_000_000)  # the same clock
+    monkeypatch.setattr(node, "started_ms", rt_mod.now_ms())
+    monkeypatch.setattr(node.store, "commit", lambda c, snapshot: None)
+    started = node._started_mono()
+    txs = workload_txs(home, 4, seed=11)
+    seen: list[tuple[float, int]] = []
+    rng = random.Random(3)
+
+    def former() -> int:
+        now = clock[0]
+        window = min(limits.rate_window_ms, max(1.0, now - started))
+        return int(sum(n for t, n in seen if t >= now - limits.rate_window_ms) * 1000 / window)
+
+    async def run() -> None:
+        for _ in range(60):
+            clock[0] += rng.choice([10.0, 250.0, 900.0, limits.rate_window_ms / 2])
+            c = one_commit(home, txs[:rng.randrange(len(txs) + 1)])
+            await node._write_commit(c, None, 0.0, 0.0)
+            seen.append((clock[0], len(c.block.txs)))
+            assert node.tx_per_s() == former()
+
+    asyncio.run(run())
