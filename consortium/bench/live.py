@@ -15,7 +15,8 @@ What one run does:
    a quorum of voting power has precommitted one block: unverified, it only
    measures); after the load stops it waits for the backlog (--drain);
 6. reads the first node's store: which block holds each submitted tx, and its
-   result code. Commit latency = decision time of the tx's block - send time.
+   result code. Commit latency = decision time of the tx's block - send time
+   (paced --rate: the moment the tx was due, so its wait in a batch counts).
    Committed tx/s = txs in blocks decided in the steady window (after --warmup
    seconds of load, until the load stops) / its length; latency_ms covers txs
    sent in that window, latency_ms_all every tx;

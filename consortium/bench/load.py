@@ -12,9 +12,14 @@ records, plus what this process sent since the last record, is above
 record per published tx to `out` (32-byte tx hash + 8-byte float wall-clock send
 time); prints "done <sent>".
 
-Transactions leave in batches (client.submit.TxBatcher): every tick the txs due
-go into TX frames sealed by `sender`; a full frame leaves at once, the rest
-within limits.tx_batch_flush_ms. Transaction signing happens before "go", so the
+Transactions leave in batches (client.submit.TxBatcher), TX frames sealed by
+`sender`; a full frame leaves at once. Paced (`rate` > 0): tx i is due i / rate s
+after "go"; the process sleeps until limits.load_flush_ms after the due time of
+the first tx not yet sent, then sends every tx due by then (one wake-up per
+frame, no fixed tick). `--max`: every limits.load_tick_ms the txs the mempools
+have room for, a partial batch within limits.tx_batch_flush_ms. A tx's send time
+is the moment it was due when paced (its wait in a batch counts), else the moment
+just before its frame is handed to the broker connection (never after it left). Transaction signing happens before "go", so the
 measured run spends load-side CPU only on one envelope seal per frame; the load
 processes are separate processes so that their CPU is not the bench's or a node's.
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import struct
 import sys
@@ -104,41 +110,58 @@ class Mempools:
 
 
 async def publish(spec: LoadSpec, ep: Endpoint, txs: list[bytes], batcher: TxBatcher) -> list[float]:
-    """Publish at the spec's rate, in batches; the wall-clock send time of each published tx
-    (the moment its frame was handed to the broker connection)."""
+    """Publish at the spec's rate (paced) or as fast as the nodes absorb (rate 0), in batches;
+    the wall-clock start of each published tx's latency. Paced: the moment the tx was due
+    (go + i / rate), so the wait in a batch and any lag of this process count (no
+    coordinated omission). --max: the moment its frame is handed to the broker connection
+    (read just before the hand-off, so a tx's latency never starts after it left)."""
     sent: list[float] = []
     queued = 0  # txs handed to the batcher (sent + those waiting in it)
-    pools = Mempools()
-    seen_records, since_record = 0, 0  # this process's txs published since the last status record
+    since_record = 0  # this process's txs published since the last status record
     topic = topics.broadcast(ep.chain_id, spec.sender, Kind.TX)
     async with mqtt_client(ep, f"load-{spec.prefix}") as c:
-        await c.subscribe(f"{topics.root(ep.chain_id)}/+/{Kind.STATUS}")
-        reader = asyncio.create_task(_read_status(c, pools))
-        print(f"ready {len(txs)}", flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # "go"
-        t0 = time.monotonic()
-        cpu0 = time.process_time()
 
         async def send(frame: bytes | None) -> None:
             nonlocal since_record
             if frame is None:
                 return
-            await c.publish(topic, frame, qos=0)
-            now = time.time()
             k = queued - len(batcher) - len(sent)
-            sent.extend([now] * k)
+            if spec.rate:  # paced: latency starts when the tx was due (its batching wait counts)
+                sent.extend(wall0 + i / spec.rate for i in range(len(sent), len(sent) + k))
+            else:
+                sent.extend([time.time()] * k)
             since_record += k
+            await c.publish(topic, frame, qos=0)
 
-        while len(sent) < len(txs):
-            elapsed = time.monotonic() - t0
-            if elapsed >= spec.duration_s:
-                break
+        pools = Mempools()
+        reader = None
+        if spec.rate == 0:  # only --max paces by the nodes' status records
+            await c.subscribe(f"{topics.root(ep.chain_id)}/+/{Kind.STATUS}")
+            reader = asyncio.create_task(_read_status(c, pools))
+        print(f"ready {len(txs)}", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # "go"
+        t0, wall0 = time.monotonic(), time.time()
+        cpu0 = time.process_time()
+        if spec.rate:
+            # One wake-up per frame, at the flush deadline of the first tx not yet sent (tx i
+            # is due i / rate s after the start); every tx due by then goes into the frame.
+            last = min(len(txs), math.ceil(spec.rate * spec.duration_s))  # the txs due before the end
+            end = t0 + spec.duration_s
+            while queued < last:
+                flush_at = min(t0 + queued / spec.rate + limits.load_flush_ms / 1000, end)
+                await asyncio.sleep(max(0.0, flush_at - time.monotonic()))
+                due = min(last, int(spec.rate * (time.monotonic() - t0)) + 1)
+                while queued < due:
+                    frame = batcher.add(txs[queued], 0.0)
+                    queued += 1
+                    await send(frame)  # a full frame leaves at once
+                await send(batcher.seal())
+        seen_records = 0
+        while spec.rate == 0 and len(sent) < len(txs) and time.monotonic() - t0 < spec.duration_s:
             if pools.records != seen_records:
                 seen_records, since_record = pools.records, 0
-            if spec.rate == 0:  # keep the nodes' mempools fed, not flooded
-                target = min(len(txs), queued + max(0, spec.mempool_high - pools.high - since_record))
-            else:
-                target = min(len(txs), int(spec.rate * elapsed) + 1)
+            # keep the nodes' mempools fed, not flooded
+            target = min(len(txs), queued + max(0, spec.mempool_high - pools.high - since_record))
             frames = 0
             while queued < target and frames < limits.load_burst_frames_max:
                 frame = batcher.add(txs[queued], time.monotonic() * 1000)
@@ -146,10 +169,11 @@ async def publish(spec: LoadSpec, ep: Endpoint, txs: list[bytes], batcher: TxBat
                 if frame is not None:
                     await send(frame)
                     frames += 1
-            if batcher.due(time.monotonic() * 1000) or (spec.rate == 0 and len(batcher) and queued == target):
+            if batcher.due(time.monotonic() * 1000) or (len(batcher) and queued == target):
                 await send(batcher.seal())
             await asyncio.sleep(0 if frames == limits.load_burst_frames_max else limits.load_tick_ms / 1000)
-        reader.cancel()
+        if reader is not None:
+            reader.cancel()
     print(f"cpu {time.process_time() - cpu0:.3f}", flush=True)
     return sent
 
