@@ -37,7 +37,7 @@ def bench(
         help="Write an HTML report here: latency distribution and throughput over time.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Measure committed tx/s and commit latency of N local validators over a real broker."""
+    """Measure committed tx/s and commit latency (with --rate: from the moment each tx was due) of N local validators over a real broker."""
     from consortium.bench.live import BenchOptions, run_bench
 
     opts = BenchOptions(nodes=nodes, broker=broker, rate=0 if max_ else rate, max=max_, duration_s=duration,
