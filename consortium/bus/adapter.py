@@ -384,7 +384,7 @@ class BusAdapter:
             if deadline is not None and loop.time() >= deadline:
                 raise TimeoutError
             waiter = self._waiter = loop.create_future()
-            timer = None if deadline is None else loop.call_at(deadline, _wake, waiter)
+            timer = None if deadline is None else loop.call_at(deadline, wake, waiter)
             try:
                 await waiter
             finally:
@@ -655,7 +655,8 @@ def qos0_publishes(data: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:
     return pos, out
 
 
-def _wake(waiter: asyncio.Future[None]) -> None:
+def wake(waiter: asyncio.Future[None]) -> None:
+    """Complete a waiter future unless it is done (a timer's or a frame's wake-up)."""
     if not waiter.done():
         waiter.set_result(None)
 

@@ -172,16 +172,8 @@ class Ledger:
         if tx is None:
             assert memo.error is not None
             raise memo.error
-        if tx.chain_id != self.chain_id:
-            raise TxError(Code.BENV, f"transaction for chain {tx.chain_id!r}, this is {self.chain_id!r}")
         actor = self.state.get(t.PARTY, tx.actor)
-        key = actor.public_key if actor is not None else b""
-        if not key:
-            raise TxError(Code.BSIG, f"{tx.actor} has no registered key")
-        if memo.verified_key != key:
-            if not tx.signed_by(key):
-                raise TxError(Code.BSIG, f"signature does not verify with {tx.actor}'s key")
-            memo.verified_key = key
+        self._signed_with(memo, tx, actor.public_key if actor is not None else b"")
         assert actor is not None
         return tx, actor
 
@@ -214,17 +206,21 @@ class Ledger:
             assert memo.error is not None
             raise memo.error
         tx = memo.tx
+        actor = self.state.get(t.PARTY, tx.actor)
+        self._signed_with(memo, tx, actor.public_key if actor is not None else registered.get(tx.actor, b""))
+        return tx
+
+    def _signed_with(self, memo: _Memo, tx: Tx, key: bytes) -> None:
+        """Steps 2-3: our chain's, signed with `key`, the actor's registered key (b"": none);
+        the check is memoised per key."""
         if tx.chain_id != self.chain_id:
             raise TxError(Code.BENV, f"transaction for chain {tx.chain_id!r}, this is {self.chain_id!r}")
-        actor = self.state.get(t.PARTY, tx.actor)
-        key = actor.public_key if actor is not None else registered.get(tx.actor, b"")
         if not key:
             raise TxError(Code.BSIG, f"{tx.actor} has no registered key")
         if memo.verified_key != key:
             if not tx.signed_by(key):
                 raise TxError(Code.BSIG, f"signature does not verify with {tx.actor}'s key")
             memo.verified_key = key
-        return tx
 
     def _remember(self, raw: bytes, memo: _Memo) -> None:
         if len(self._memo) >= MEMO_MAX:

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from consortium import codec, crypto, limits, proc
-from consortium.bus.adapter import BusAdapter
+from consortium.bus.adapter import BusAdapter, wake
 from consortium.bus.endpoint import broker_address
 from consortium.codec import Envelope, Kind
 from consortium.consensus import events as ev
@@ -804,7 +804,7 @@ class NodeRuntime:
             await asyncio.sleep(limits.status_gap_ms / 1000)
             if not self._committed:  # wait for a commit, at most until the interval is over (one future)
                 waiter = self._commit_waiter = loop.create_future()
-                timer = loop.call_later((limits.status_interval_ms - limits.status_gap_ms) / 1000, _wake, waiter)
+                timer = loop.call_later((limits.status_interval_ms - limits.status_gap_ms) / 1000, wake, waiter)
                 try:
                     await waiter
                 finally:
@@ -823,11 +823,6 @@ class NodeRuntime:
             if self.clock.poll():
                 log.info("%s: consortium clock offset now %d ms", self.id, self.clock.offset_ms)
             await asyncio.sleep(limits.netfilter_poll_ms / 1000)
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 def _filter_info(f: FilterFile) -> dict[str, Any]:
