@@ -117,10 +117,11 @@ def test_serving_sync_skips_a_corrupt_block_and_keeps_running(home: Path) -> Non
     rt = NodeRuntime(NodeOptions(home=home, node_id=NODE, broker=f"mqtt://127.0.0.1:{free_port()}"))
     sent: list[tuple[Any, str | None]] = []
 
-    async def publish(env: Any, to: str | None = None, retain: bool = False) -> None:
+    def send(env: Any, to: str | None = None, retain: bool = False) -> bool:
         sent.append((env, to))
+        return True
 
-    rt.bus.publish_envelope = publish  # type: ignore[method-assign]
+    rt.bus.send_envelope = send  # type: ignore[method-assign]
     try:
         corrupt(_store(home), "UPDATE blocks SET block = ? WHERE height = 3", b"\xc1 rotten")
         peer = crypto.Signer(load_key(home, "sdb", genesis))
