@@ -64,7 +64,8 @@ def _print(r: dict[str, Any]) -> None:
     console.print(f"committed {r['committed_tx_per_s']} tx/s ({r['heights_per_s']} heights/s); "
                   f"sent {r['txs_sent']}, decided {r['txs_decided']}, accepted {r['txs_accepted']}, "
                   f"undecided {r['txs_undecided']}")
-    console.print(f"commit latency ms after {r['warmup_s']} s warm-up: p50 {lat['p50']}, p95 {lat['p95']}, "
+    start = "was due" if r.get("latency_from") == "due" else "was sent"
+    console.print(f"commit latency ms (from when a tx {start}) after {r['warmup_s']} s warm-up: p50 {lat['p50']}, p95 {lat['p95']}, "
                   f"p99 {lat['p99']}, max {lat['max']}; all txs: p50 {r['latency_ms_all']['p50']}, "
                   f"p99 {r['latency_ms_all']['p99']}")
     console.print(f"Ed25519 verify: {r['verify_per_s_one_core']}/s on one core; ceiling with {c['cores']} cores "

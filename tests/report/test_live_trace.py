@@ -124,7 +124,7 @@ def test_bench_report_draws_every_measured_latency(tmp_path: Path) -> None:
     """`consortium bench --report R --json`: a short real bench (one validator, embedded
     broker) writes a report whose latency histogram holds one value per transaction the
     bench measured (latency_ms_all n) and whose throughput chart covers the decided heights;
-    the printed JSON stays as before (no samples)."""
+    the printed JSON stays as before (no samples) and says latency counts from each tx's due time."""
     import base64
     import gzip
     import json
@@ -136,6 +136,7 @@ def test_bench_report_draws_every_measured_latency(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr
     out = json.loads(r.stdout)
     assert "samples" not in out and out["latency_ms_all"]["n"] > 0
+    assert out["latency_from"] == "due"  # paced: latency counts from each tx's due time
     packed = re.search(r'id="figures-gz">([^<]+)<', report.read_text())
     assert packed is not None
     figs = json.loads(gzip.decompress(base64.b64decode(packed.group(1))))
