@@ -9,6 +9,9 @@ timeout, so no asyncio pytest plugin is needed and no test can hang.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,15 +76,26 @@ def broker(request: pytest.FixtureRequest, home: Home, tmp_path: Path) -> Iterat
         handle.stop()  # also after a failed test: no orphan broker
 
 
-@pytest.fixture
-def mosquitto(home: Home, tmp_path: Path) -> Iterator[brokers.Broker]:
+@contextlib.contextmanager
+def running_mosquitto(home: Home, run_dir: Path) -> Iterator[brokers.Broker]:
+    """A mosquitto for one test (skipped, with the reason, when mosquitto is absent);
+    stopped afterwards, also when the test had SIGSTOPped it and failed."""
     if missing := mosquitto_missing():
         pytest.skip(f"mosquitto broker tests need mosquitto: {missing}")
-    handle = start("mosquitto", home, tmp_path / "run")
+    handle = start("mosquitto", home, run_dir)
     try:
         yield handle
     finally:
+        if handle.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(handle.pid, signal.SIGCONT)
         handle.stop()
+
+
+@pytest.fixture
+def mosquitto(home: Home, tmp_path: Path) -> Iterator[brokers.Broker]:
+    with running_mosquitto(home, tmp_path / "run") as handle:
+        yield handle
 
 
 def adapter(broker: brokers.Broker, home: Home, node_id: str | None, *,

@@ -11,7 +11,6 @@ and never beyond limits.bus_topics_cached_max."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import socket
@@ -30,7 +29,7 @@ from consortium.bus import topics
 from consortium.bus.adapter import QUEUE_FULL, WRITE_QUEUE_FULL, BusAdapter, FrameChecker
 from consortium.codec import Kind
 from consortium.errors import RemoteError
-from tests.bus.conftest import CHAIN, Home, adapter, mosquitto_missing, run, start
+from tests.bus.conftest import CHAIN, Home, adapter, run, running_mosquitto, start
 from tests.bus.test_live import until_connected, vote
 from tests.conftest import NODES
 
@@ -48,16 +47,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
 
 @pytest.fixture
 def mosquitto(home: Home, tmp_path: Path) -> Iterator[brokers.Broker]:
-    if missing := mosquitto_missing():
-        pytest.skip(f"mosquitto broker tests need mosquitto: {missing}")
-    handle = start("mosquitto", home, tmp_path / "run")
-    try:
+    with running_mosquitto(home, tmp_path / "run") as handle:  # its SIGCONT matters: a test SIGSTOPs it
         yield handle
-    finally:
-        if handle.pid is not None:
-            with contextlib.suppress(ProcessLookupError):  # a test that stopped it and failed
-                os.kill(handle.pid, signal.SIGCONT)
-        handle.stop()
 
 
 def reader(broker: brokers.Broker, home: Home) -> aiomqtt.Client:
