@@ -131,6 +131,12 @@ def encode(value: Any) -> bytes:
 _DECODER = msgspec.msgpack.Decoder()
 _ENCODER = msgspec.msgpack.Encoder()
 
+#: msgpack of a value that is already canonical (exact plain types, ints within INT_MIN..INT_MAX,
+#: map keys inserted in sorted order): what `encode` gives for it, without its Python walk.
+#: Hot paths build such values only, and fall back to `encode` otherwise.
+pack_canonical = _ENCODER.encode
+INT_MIN, INT_MAX = _INT_MIN, _INT_MAX  # the integers a canonical value may hold (64 bits)
+
 #: Types a decoded value may hold: msgpack nil, bool, int, str, bin, array, map. Anything
 #: else msgspec hands back (ext types, timestamps) is refused like msgpack's ext hook did.
 _PLAIN = frozenset({type(None), bool, int, str, bytes, list, dict})

@@ -13,8 +13,6 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
 from consortium import codec, crypto, limits
 from consortium.codec import Kind, Reason
 from consortium.consensus.validators import ValidatorSet
@@ -23,11 +21,7 @@ from consortium.errors import DecodeError
 ZERO_ID = b"\x00" * limits.digest_bytes
 NIL = None  # a vote for no block
 
-#: msgpack of a value that is already canonical (exact plain types, ints within 64 bits, map
-#: keys inserted in sorted order): what codec.encode gives for it, without its Python walk
-#: (an encoder with codec's settings, msgspec's defaults). Callers build such values only.
-pack_canonical = msgspec.msgpack.Encoder().encode
-_INT_MIN, _INT_MAX = -(2 ** (limits.codec_int_bits_max - 1)), 2**limits.codec_int_bits_max - 1  # codec's bounds
+_INT_MIN, _INT_MAX = codec.INT_MIN, codec.INT_MAX
 _BYTES_ONLY = {bytes}
 _PRECOMMIT = Kind.PRECOMMIT
 
@@ -252,7 +246,7 @@ class Block:
                     return None
                 pairs.append(list(pair))
             commit = {"block_id": lc.block_id, "height": ch, "round": cr, "signatures": pairs}
-        return pack_canonical({"app_hash": self.app_hash, "evidence": [], "height": h, "last_commit": commit,
+        return codec.pack_canonical({"app_hash": self.app_hash, "evidence": [], "height": h, "last_commit": commit,
                                "prev_id": self.prev_id, "proposer": self.proposer, "time_ms": t, "txs": list(txs)})
 
     def _wire_fields(self) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from consortium import codec, crypto, limits
-from consortium.codec import Kind
+from consortium.codec import Kind, pack_canonical
 from consortium.consensus import events as ev
 from consortium.consensus.app import Application, BlockContext
 from consortium.consensus.mempool import Mempool
@@ -45,7 +45,6 @@ from consortium.consensus.messages import (
     DuplicateVote,
     Proposal,
     Vote,
-    pack_canonical,
     sign_proposal,
     sign_vote,
 )

@@ -151,7 +151,6 @@ assert Tx.__slots__ == ("chain_id", "kind", "actor", "nonce", "body", "signature
 
 #: The wire form's outer array with its types checked in C; the body's values are any.
 _TX_DECODER = msgspec.msgpack.Decoder(tuple[int, str, str, str, int, dict[str, Any], bytes])
-_TX_ENCODER = msgspec.msgpack.Encoder()  # codec's encoder: the same defaults
 _FLAT_LEAVES = frozenset({str, int, bytes, bool, type(None)})
 _NESTED_LEAVES = _FLAT_LEAVES | {list, dict}
 
@@ -185,7 +184,7 @@ def _flat_fields(data: bytes) -> tuple[int, str, str, str, int, dict[str, Any], 
     if (version == VERSION and type(version) is int and 0 < len(chain_id) <= limits.chain_id_bytes_max
             and kind in BY_KIND and 0 <= nonce <= INT_MAX and type(nonce) is int
             and len(sig) == limits.signature_bytes and keys == sorted(keys) and id_problem(actor) is None
-            and _TX_ENCODER.encode(value) == data):
+            and codec.pack_canonical(value) == data):
         return value
     return None
 

@@ -12,10 +12,9 @@ from collections.abc import Sequence
 
 from consortium import codec, crypto, limits
 from consortium.consensus.app import BlockContext, TxResult
-from consortium.consensus.messages import pack_canonical
 
 PREFIX = b"kv:"
-_INT_MIN, _INT_MAX = -(2 ** (limits.codec_int_bits_max - 1)), 2**limits.codec_int_bits_max - 1  # codec's ints
+_INT_MIN, _INT_MAX = codec.INT_MIN, codec.INT_MAX
 _BYTES_ONLY = {bytes}
 
 
@@ -112,5 +111,5 @@ def _block_bytes(height: int, time_ms: int, txs: tuple[bytes, ...]) -> bytes:
     within 64 bits, exact bytes), the walk otherwise (tests/sim/test_kvapp_fast.py compares them)."""
     if (type(height) is int and type(time_ms) is int and _INT_MIN <= height <= _INT_MAX
             and _INT_MIN <= time_ms <= _INT_MAX and (not txs or set(map(type, txs)) == _BYTES_ONLY)):
-        return pack_canonical([height, time_ms, list(txs)])
+        return codec.pack_canonical([height, time_ms, list(txs)])
     return codec.encode([height, time_ms, list(txs)])

@@ -26,14 +26,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consortium import codec, crypto
-from consortium.codec import Kind
+from consortium.codec import Kind, pack_canonical
 from consortium.consensus import events as ev
 from consortium.consensus.messages import (
     Block,
     Certificate,
     DuplicateVote,
     Vote,
-    pack_canonical,
     sign_vote,
 )
 from consortium.consensus.replica import Replica, Step
