@@ -22,6 +22,7 @@ only speed.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,7 +62,10 @@ class Ledger:
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self.state = State()
-        self._memo: dict[bytes, _Memo] = {}  # tx bytes -> decoded, hash, verified key
+        # tx bytes -> decoded, hash, verified key. An OrderedDict: a plain dict's oldest key
+        # (next(iter(d))) is found by scanning past the slots of every key deleted before it,
+        # which made a full memo's FIFO eviction ~8 us per tx at a live node (0.3 us here).
+        self._memo: collections.OrderedDict[bytes, _Memo] = collections.OrderedDict()
         #: Scratch space for invariants.check_invariants (not state; see there).
         self.invariant_cache: dict[bytes, bool] = {}
         self.invariant_warm = False
@@ -224,7 +228,7 @@ class Ledger:
 
     def _remember(self, raw: bytes, memo: _Memo) -> None:
         if len(self._memo) >= MEMO_MAX:
-            del self._memo[next(iter(self._memo))]  # oldest first
+            self._memo.popitem(last=False)  # oldest first
         self._memo[raw] = memo
 
     def _may_register(self, actor: str) -> bool:

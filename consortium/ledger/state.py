@@ -87,7 +87,7 @@ class State:
         self._vhash: dict[str, bytes] = {}  # full key -> SHA-256 of those bytes
         self._dirty: set[str] = set()  # full keys written since the last root
         self._where: dict[str, tuple[bytes, int]] = {}  # full key -> (its SHA-256, its bucket)
-        self._buckets: list[dict[bytes, bytes]] = [{} for _ in range(BUCKETS)]
+        self._buckets: list[dict[bytes, bytes]] = [{} for _ in range(BUCKETS)]  # key hash -> leaf
         self._bucket_hash: list[bytes] = [_EMPTY_BUCKET] * BUCKETS
         self._dirty_buckets: set[int] = set()
         self._touched: set[str] | None = set()  # keys written since drain_touched (None: overflowed)
@@ -192,9 +192,9 @@ class State:
         self._flush()
         buckets, bucket_hash, join, sha256 = self._buckets, self._bucket_hash, b"".join, _sha256
         for b in sorted(self._dirty_buckets):
-            # the leaves (key hash + value hash) in key-hash order: key hashes are unique,
-            # so sorting the items never compares the values
-            bucket_hash[b] = sha256(join(map(join, sorted(buckets[b].items())))).digest()
+            # the leaves (key hash + value hash, one bytes object each) in key-hash order: key
+            # hashes are unique and 32 bytes long, so sorting the leaves sorts by key hash
+            bucket_hash[b] = sha256(join(sorted(buckets[b].values()))).digest()
         self._dirty_buckets.clear()
         return crypto.digest(ROOT_DOMAIN + b"".join(self._bucket_hash))
 
@@ -218,7 +218,8 @@ class State:
                 del where[full]
             else:
                 enc = enc_of[full] = encode(rec)
-                vhash[full] = buckets[b][hk] = sha256(enc).digest()
+                vh = vhash[full] = sha256(enc).digest()
+                buckets[b][hk] = hk + vh  # the leaf, joined once here rather than at every root
             dirty_buckets.add(b)
         self._dirty.clear()
 

@@ -149,3 +149,26 @@ def test_check_tx_applies_role_rules_but_changes_nothing() -> None:
     assert ledger.check_tx(forged_issue) == "ROLE"
     assert ledger.check_tx(signed()) is None
     assert ledger.state_root() == root
+
+
+def test_the_memo_is_bounded_and_forgets_its_oldest_tx_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decode/verify memo holds at most MEMO_MAX txs and, when full, forgets the one it
+    learnt first (FIFO): the newest txs, those a proposal or the apply is about to look up,
+    stay. A forgotten tx is decoded and verified again, to the same verdict."""
+    from consortium.ledger import ledger as ledger_mod
+    monkeypatch.setattr(ledger_mod, "MEMO_MAX", 8)
+    ledger = Ledger(GENESIS)
+    txs = [signed(nonce=i) for i in range(1, 21)]
+    verdicts = [ledger.check_tx(tx) for tx in txs]
+    assert list(ledger._memo) == txs[-8:]
+    verifies = 0
+    real = crypto.verify
+
+    def counting(*args: object) -> bool:
+        nonlocal verifies
+        verifies += 1
+        return real(*args)  # type: ignore[arg-type]
+    monkeypatch.setattr(crypto, "verify", counting)
+    assert ledger.check_tx(txs[-1]) == verdicts[-1] and verifies == 0  # remembered
+    assert ledger.check_tx(txs[0]) == verdicts[0] and verifies == 1  # forgotten: checked again
+    assert list(ledger._memo) == txs[-7:] + [txs[0]]
