@@ -451,3 +451,9 @@ assert bus_write_queue_frames_max > bus_outbox_frames_max, "the outbox is flushe
 bus_read_bytes_max = 65_536  # bytes a node's socket reader looks at per readable event for complete QoS 0 PUBLISH
 #   packets (taken in one recv; bigger frames, e.g. 1 MB proposals, go through paho's reader): bounds one event's
 #   work, so a flood of small frames cannot keep the loop in the reader
+
+# Bench ceilings (issue 12, fourth round: bench/live.py, bench/ledger.py)
+bench_ledger_tx_count = 4_000  # txs through one ledger to measure a validator's ledger path per CPU-second before a
+#   live bench (`ledger_ceiling`): ~0.6 s of CPU plus ~1 s to generate and sign them; its 4,000 txs' state is
+#   small; 20,000 txs gave 7,664-7,670 tx per CPU-second where 4,000 gave 7,011-8,112 (noise, not state size)
+bench_ledger_block_tx_count = 512  # block size of that measurement: about a --max block at n = 4 (300-500 txs)

@@ -2,7 +2,8 @@
 
 What one run does:
 1. measures this machine's single-core Ed25519 verify rate (the ceiling every
-   node's signature checks are bounded by);
+   node's signature checks are bounded by) and one validator's whole ledger path
+   per CPU-second (bench.ledger: the ceiling of the ledger work each node repeats);
 2. builds a fresh home in a temp directory: `nodes` validators and, per load
    process, its own four trading parties (carrier, bank, shipper, consignee:
    no two load processes share an actor, hence no nonce conflicts);
@@ -44,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from consortium import codec, crypto, limits
-from consortium.bench import load, raft
+from consortium.bench import ledger, load, raft
 from consortium.bus import broker as brokers
 from consortium.bus import topics
 from consortium.bus.endpoint import Endpoint, endpoint, mqtt_client
@@ -106,8 +107,9 @@ class Decisions:
 
 def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     _check(opts)
-    progress("measuring the Ed25519 verify rate")
+    progress("measuring the Ed25519 verify rate and the ledger path")
     verify_rate = verify_per_s()
+    ledger_rate = ledger.node_path_per_cpu_s()
     base = Path(tempfile.mkdtemp(prefix="consortium-bench-"))
     home = base / "home"
     try:
@@ -119,6 +121,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] = lambda _: No
         shutil.rmtree(base, ignore_errors=True)
     result["verify_per_s_one_core"] = verify_rate
     result["ceiling"] = _ceiling(verify_rate, opts.nodes, result)
+    result["ledger_ceiling"] = _ledger_ceiling(ledger_rate, opts.nodes, result)
     if opts.against_raft:
         result["raft"] = raft.run_raft(opts.nodes, opts.duration_s, progress)
         ops = result["raft"]["ops_per_s"]
@@ -314,6 +317,18 @@ def _ceiling(verify_rate: float, n: int, result: dict[str, Any]) -> dict[str, An
     cores = os.cpu_count() or 1
     ceiling = cores * verify_rate / n
     return {"verifies_per_tx_per_node": 1, "cores": cores, "tx_per_s": round(ceiling),
+            "fraction_reached": round(result["committed_tx_per_s"] / ceiling, 3) if ceiling else None}
+
+
+def _ledger_ceiling(per_cpu_s: int, n: int, result: dict[str, Any]) -> dict[str, Any]:
+    """Every node runs every tx through its ledger (admission, proposal check, apply, state
+    root; bench.ledger.node_path_per_cpu_s, Ed25519 included): with all cores doing only
+    that, no consensus, bus, store or load, n nodes sustain at most this. Four ledgers
+    run at once on 2 cores keep the same rate per CPU-second (docs/PERFORMANCE.md), so
+    cores x rate / n holds for n > cores too."""
+    cores = os.cpu_count() or 1
+    ceiling = cores * per_cpu_s / n
+    return {"tx_per_cpu_s_one_core": per_cpu_s, "cores": cores, "tx_per_s": round(ceiling),
             "fraction_reached": round(result["committed_tx_per_s"] / ceiling, 3) if ceiling else None}
 
 

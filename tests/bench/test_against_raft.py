@@ -17,7 +17,9 @@ def test_bench_against_raft_prints_both_rates_and_their_ratio(tmp_path: object) 
     """A short `bench --against-raft` run (one validator, a few seconds of load) commits
     a positive tx/s, then runs a PySyncObj log of the same size on the same machine and
     prints its positive ops/s and the ratio of the two, which is our rate divided by
-    Raft's (rounded), on one line naming the library."""
+    Raft's (rounded), on one line naming the library. Beside it the ledger ceiling: one
+    validator's ledger path per CPU-second, times the cores, over the validators, and the
+    share of it the run reached."""
     pytest.importorskip("pysyncobj")
     broker = "embedded" if mosquitto_missing() else "mosquitto"
     out = subprocess.run(
@@ -31,3 +33,9 @@ def test_bench_against_raft_prints_both_rates_and_their_ratio(tmp_path: object) 
     ours, theirs, ratio = float(committed.group(1)), float(raft.group(1)), float(raft.group(2))
     assert ours > 0 and theirs > 0, out.stdout
     assert ratio == pytest.approx(ours / theirs, abs=0.002), out.stdout
+    ledger = re.search(r"ledger path .*: (\d+) tx per CPU-second on one core; ceiling with (\d+) cores and 1 "
+                       r"nodes: (\d+) tx/s \(reached (\d+)%\)", out.stdout)
+    assert ledger, out.stdout
+    per_cpu_s, cores, ceiling, reached = (int(g) for g in ledger.groups())
+    assert per_cpu_s > 0 and ceiling == pytest.approx(cores * per_cpu_s, abs=1), out.stdout
+    assert abs(reached - 100 * ours / ceiling) <= 1, out.stdout
