@@ -62,25 +62,25 @@ def _print(r: dict[str, Any]) -> None:
     lat = r["latency_ms"]
     c = r["ceiling"]
     out.print(f"{r['nodes']} validators over {r['broker']}, offered {r['offered_tx_per_s']} tx/s "
-                  f"for {r['duration_s']} s by {r['load_processes']} load processes")
+              f"for {r['duration_s']} s by {r['load_processes']} load processes")
     out.print(f"committed {r['committed_tx_per_s']} tx/s ({r['heights_per_s']} heights/s); "
-                  f"sent {r['txs_sent']}, decided {r['txs_decided']}, accepted {r['txs_accepted']}, "
-                  f"undecided {r['txs_undecided']}")
+              f"sent {r['txs_sent']}, decided {r['txs_decided']}, accepted {r['txs_accepted']}, "
+              f"undecided {r['txs_undecided']}")
     start = "was due" if r.get("latency_from") == "due" else "was sent"
     out.print(f"commit latency ms (from when a tx {start}) after {r['warmup_s']} s warm-up: p50 {lat['p50']}, p95 {lat['p95']}, "
-                  f"p99 {lat['p99']}, max {lat['max']}; all txs: p50 {r['latency_ms_all']['p50']}, "
-                  f"p99 {r['latency_ms_all']['p99']}")
+              f"p99 {lat['p99']}, max {lat['max']}; all txs: p50 {r['latency_ms_all']['p50']}, "
+              f"p99 {r['latency_ms_all']['p99']}")
     out.print(f"Ed25519 verify: {r['verify_per_s_one_core']}/s on one core; ceiling with {c['cores']} cores "
-                  f"and {c['verifies_per_tx_per_node']} verifies per tx per node: {c['tx_per_s']} tx/s "
-                  f"(reached {c['fraction_reached']:.0%})")
+              f"and {c['verifies_per_tx_per_node']} verifies per tx per node: {c['tx_per_s']} tx/s "
+              f"(reached {c['fraction_reached']:.0%})")
     lc = r["ledger_ceiling"]
     out.print(f"ledger path (admission check, block check, apply, state root; Ed25519 included): "
-                  f"{lc['tx_per_cpu_s_one_core']} tx per CPU-second on one core; ceiling with {lc['cores']} cores "
-                  f"and {r['nodes']} nodes: {lc['tx_per_s']} tx/s (reached {lc['fraction_reached']:.0%})")
+              f"{lc['tx_per_cpu_s_one_core']} tx per CPU-second on one core; ceiling with {lc['cores']} cores "
+              f"and {r['nodes']} nodes: {lc['tx_per_s']} tx/s (reached {lc['fraction_reached']:.0%})")
     out.print(f"CPU share (cores busy): {r['cpu_share']}")
     if "raft" in r:
         rf = r["raft"]
         out.print(f"Raft baseline ({rf['library']}, {rf['nodes']} nodes, loopback, batched, no signatures, "
-                      f"no fsync): {rf['ops_per_s']} ops/s; committed tx/s / Raft ops/s = {r['ratio_vs_raft']}x")
+                  f"no fsync): {rf['ops_per_s']} ops/s; committed tx/s / Raft ops/s = {r['ratio_vs_raft']}x")
     m = r["machine"]
     out.print(f"machine: {m['cores']} cores, {m['mem_gib']} GiB, {m['cpu']}, Python {m['python']}")
