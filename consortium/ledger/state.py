@@ -88,7 +88,8 @@ class State:
         self._enc: dict[str, bytes] = {}  # full key -> canonical value bytes (clean keys)
         self._vhash: dict[str, bytes] = {}  # full key -> SHA-256 of those bytes
         self._dirty: set[str] = set()  # full keys written since the last root
-        self._where: dict[str, tuple[bytes, int]] = {}  # full key -> (its SHA-256, its bucket)
+        # full key -> (its SHA-256, its bucket, the key as msgpack: the snapshot's map key)
+        self._where: dict[str, tuple[bytes, int, bytes]] = {}
         self._buckets: list[dict[bytes, bytes]] = [{} for _ in range(BUCKETS)]  # key hash -> leaf
         self._bucket_hash: list[bytes] = [_EMPTY_BUCKET] * BUCKETS
         self._dirty_buckets: set[int] = set()
@@ -215,8 +216,8 @@ class State:
             loc = where.get(full)
             if loc is None:
                 hk = sha256(full.encode()).digest()
-                loc = where[full] = (hk, int.from_bytes(hk[:2], "big") >> (16 - BUCKET_BITS))
-            hk, b = loc
+                loc = where[full] = (hk, int.from_bytes(hk[:2], "big") >> (16 - BUCKET_BITS), _pack_key(full))
+            hk, b, _ = loc
             if rec is None:
                 enc_of.pop(full, None)
                 vhash.pop(full, None)
@@ -235,9 +236,12 @@ class State:
         self.root()  # flush: every encoding is current
         parts = [_map_header(3), _pack("chain_id"), _pack(chain_id), _pack("format"), _pack(SNAPSHOT_FORMAT),
                  _pack("state"), _map_header(len(self._enc))]
-        for full in sorted(self._enc, key=lambda k: k.encode()):
-            parts.append(_pack(full))
-            parts.append(self._enc[full])
+        enc, where = self._enc, self._where
+        # keys in the order of their UTF-8 bytes, which is their str order: UTF-8 keeps the
+        # order of code points (and a key is valid text, or it could not be encoded)
+        for full in sorted(enc):
+            parts.append(where[full][2])
+            parts.append(enc[full])
         return b"".join(parts)
 
     @classmethod
@@ -271,6 +275,9 @@ class State:
 
 def _pack(value: Any) -> bytes:
     return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+_pack_key = msgpack.Packer(use_bin_type=True).pack  # _pack without a Packer per call (a new key)
 
 
 def _map_header(n: int) -> bytes:

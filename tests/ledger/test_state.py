@@ -5,6 +5,8 @@ Invariants, in words:
 2. A snapshot is the canonical msgpack encoding of {chain_id, format, state}.
 3. restore(snapshot()) gives the same root, and the restored ledger goes on identically.
 4. A snapshot that is not ours (garbage, another chain, tampered) is refused.
+5. A snapshot orders its keys by their UTF-8 bytes, and text in code-point order is in that
+   order too (the snapshot sorts the str keys and writes each key's cached msgpack bytes).
 """
 
 from __future__ import annotations
@@ -114,3 +116,18 @@ def test_fast_record_encoding_is_the_canonical_encoding() -> None:
             assert records.encode(rec) == codec.encode(records.to_value(rec))
             seen.add(type(rec).__name__)
     assert {"Ebl", "ChainEntry", "Lc", "Financing", "Share", "Consent", "NonceWindow"} <= seen
+
+
+@given(st.lists(st.text(st.characters(exclude_categories=["Cs"]), max_size=12), unique=True, max_size=40))
+def test_text_order_is_utf8_byte_order(keys: list[str]) -> None:
+    assert sorted(keys) == sorted(keys, key=lambda k: k.encode())
+
+
+def test_the_snapshot_writes_each_key_as_msgpack_in_byte_order() -> None:
+    s = State()
+    ids = ["b", "a", "\u00e9t\u00e9", "z" * 40, "\U0001f600", "A-1", "a" * 300]
+    for i, ident in enumerate(ids):
+        s.put(t.PARTY, ident, party(i))
+    value = codec.decode(s.snapshot("c"))
+    keys = list(value["state"])
+    assert keys == sorted(keys, key=lambda k: k.encode()) and len(keys) == len(ids)
