@@ -75,7 +75,8 @@ def _print(r: dict[str, Any]) -> None:
               f"(reached {c['fraction_reached']:.0%})")
     lc = r["ledger_ceiling"]
     out.print(f"ledger path (admission check, block check, apply, state root; Ed25519 included): "
-              f"{lc['tx_per_cpu_s_one_core']} tx per CPU-second on one core; ceiling with {lc['cores']} cores "
+              f"{lc['tx_per_cpu_s_one_core']} tx per CPU-second on one core (before / after the run: "
+              f"{' / '.join(str(x) for x in lc['samples'])}); ceiling with {lc['cores']} cores "
               f"and {r['nodes']} nodes: {lc['tx_per_s']} tx/s (reached {lc['fraction_reached']:.0%})")
     out.print(f"CPU share (cores busy): {r['cpu_share']}")
     if "raft" in r:
