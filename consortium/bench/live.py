@@ -320,7 +320,7 @@ def _ceiling(verify_rate: float, n: int, result: dict[str, Any]) -> dict[str, An
     cores = os.cpu_count() or 1
     ceiling = cores * verify_rate / n
     return {"verifies_per_tx_per_node": 1, "cores": cores, "tx_per_s": round(ceiling),
-            "fraction_reached": round(result["committed_tx_per_s"] / ceiling, 3) if ceiling else None}
+            "fraction_reached": _reached(ceiling, result)}
 
 
 def _ledger_ceiling(rates: list[int], n: int, result: dict[str, Any]) -> dict[str, Any]:
@@ -334,7 +334,12 @@ def _ledger_ceiling(rates: list[int], n: int, result: dict[str, Any]) -> dict[st
     per_cpu_s = max(rates)
     ceiling = cores * per_cpu_s / n
     return {"tx_per_cpu_s_one_core": per_cpu_s, "samples": rates, "cores": cores, "tx_per_s": round(ceiling),
-            "fraction_reached": round(result["committed_tx_per_s"] / ceiling, 3) if ceiling else None}
+            "fraction_reached": _reached(ceiling, result)}
+
+
+def _reached(ceiling: float, result: dict[str, Any]) -> float | None:
+    """The committed rate's share of a ceiling (None for a ceiling of 0)."""
+    return round(result["committed_tx_per_s"] / ceiling, 3) if ceiling else None
 
 
 def verify_per_s(seconds: float = limits.bench_verify_ms / 1000) -> int:

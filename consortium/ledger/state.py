@@ -11,7 +11,8 @@ Theory of operation
   encoded once per block, so the cost of `root()` follows the block, not the
   size of the state; with no write since the last root it is that root (the
   4096 bucket hashes alone take ~130 us to hash, and a node asks for the root
-  several times a height: commit, proposal built or checked, status record). Equal states give equal roots whatever the write order.
+  several times a height: commit, proposal built or checked, status record).
+  Equal states give equal roots whatever the write order.
 - A snapshot is the canonical msgpack map {chain_id, format, state: {key: value}}
   (keys sorted); it is assembled from the cached encodings.
 """
@@ -216,7 +217,7 @@ class State:
             loc = where.get(full)
             if loc is None:
                 hk = sha256(full.encode()).digest()
-                loc = where[full] = (hk, int.from_bytes(hk[:2], "big") >> (16 - BUCKET_BITS), _pack_key(full))
+                loc = where[full] = (hk, int.from_bytes(hk[:2], "big") >> (16 - BUCKET_BITS), _pack(full))
             hk, b, _ = loc
             if rec is None:
                 enc_of.pop(full, None)
@@ -273,11 +274,8 @@ class State:
         return state
 
 
-def _pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
-
-
-_pack_key = msgpack.Packer(use_bin_type=True).pack  # _pack without a Packer per call (a new key)
+#: msgpack.packb(value, use_bin_type=True) without a new Packer per call (once per new key)
+_pack = msgpack.Packer(use_bin_type=True).pack
 
 
 def _map_header(n: int) -> bytes:
